@@ -1,0 +1,48 @@
+"""``python -m server`` / ``memdb``: run the service under Uvicorn, in one process.
+
+The store lives inside the process, so more than one worker would mean several
+diverging databases; asking for that is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memdb", description="memdb: an in-memory database over REST.")
+    parser.add_argument("--host", help="listen address (default MEMDB_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default MEMDB_PORT or 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="must be 1: the data lives in this one process")
+    options = parser.parse_args(argv)
+    if options.workers != 1:
+        print(
+            f"memdb: --workers {options.workers} refused: the store lives inside one process, "
+            "so extra workers would each hold a different database. Run one process.",
+            file=sys.stderr,
+        )
+        return 2
+    settings = Settings()
+    host = options.host or settings.host
+    port = settings.port if options.port is None else options.port
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Dependencies routes declare: the store client, settings, list queries, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from server.settings import Settings
+from store import Query as StoreQuery
+from store import QueryParser, StoreClient, TableSpec
+
+RESERVED_PARAMETERS = frozenset({"page", "per_page", "sort"})
+
+
+def get_store(request: Request) -> StoreClient:
+    store: StoreClient = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[StoreClient, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def list_query(spec: TableSpec) -> Callable[..., StoreQuery]:
+    """A dependency parsing ``page``, ``per_page``, ``sort`` and filters for ``spec``'s table."""
+    parser = QueryParser(spec)
+
+    def parse(
+        request: Request,
+        page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+        per_page: Annotated[int, Query(ge=1, le=100, description="Items per page, 1-100.")] = 20,
+        sort: Annotated[
+            str | None, Query(description="`field[:asc|desc]`, comma-separated; default `created_at:asc`.")
+        ] = None,
+    ) -> StoreQuery:
+        filters = [
+            (name, value) for name, value in request.query_params.multi_items() if name not in RESERVED_PARAMETERS
+        ]
+        return parser.parse(filters, sort, page, per_page)
+
+    return parse
+
+
+def _parse_tags(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    tags = tuple(part.strip().removeprefix("W/").strip('"') for part in value.split(",") if part.strip())
+    return tags or None
+
+
+def if_match(value: Annotated[str | None, Header(alias="If-Match")] = None) -> tuple[str, ...] | None:
+    return _parse_tags(value)
+
+
+IfMatch = Annotated[tuple[str, ...] | None, Depends(if_match)]

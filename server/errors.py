@@ -1,0 +1,158 @@
+"""One place that turns every failure into the error envelope and its status.
+
+Store errors, request validation, the framework's own HTTP errors (unknown
+route, wrong method) and anything unexpected all come through here, so routes
+never build error responses themselves. In production an unexpected error says
+``INTERNAL_ERROR`` and the request id, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from server.middleware.request_id import request_id_of
+from server.responses import EnvelopeResponse
+from store import (
+    BatchRejected,
+    Conflict,
+    InsufficientStorage,
+    InvalidQuery,
+    InvalidValue,
+    MissingReference,
+    NotFound,
+    PreconditionFailed,
+    StoreClosed,
+    StoreError,
+    StoreOverloaded,
+)
+
+logger = logging.getLogger("memdb.errors")
+
+RETRY_AFTER_SECONDS = "1"
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    412: "PRECONDITION_FAILED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+    507: "INSUFFICIENT_STORAGE",
+}
+
+
+class APIError(Exception):
+    """An error a route raises on purpose, with its status and code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = list(details)
+    error["request_id"] = request_id_of(request.scope)
+    return EnvelopeResponse({"status": "error", "error": error}, status, headers)
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def _store_error(request: Request, error: StoreError) -> Response:
+    if isinstance(error, BatchRejected):
+        return _store_error(request, error.cause)
+    if isinstance(error, NotFound):
+        return error_response(request, 404, "NOT_FOUND", f"{error.table} not found")
+    if isinstance(error, MissingReference):
+        details = [{"field": f"body.{error.field}", "message": f"no {error.target} with id {error.key}"}]
+        return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
+    if isinstance(error, Conflict):
+        conflicting = [{"field": f"body.{error.field}", "message": error.message}] if error.field else None
+        return error_response(request, 409, "CONFLICT", error.message, conflicting)
+    if isinstance(error, PreconditionFailed):
+        return error_response(request, 412, "PRECONDITION_FAILED", "the resource has changed; fetch it again")
+    if isinstance(error, InvalidQuery):
+        details = [{"field": f"query.{error.parameter}", "message": error.reason}]
+        return error_response(request, 400, "INVALID_QUERY", f"invalid query parameter '{error.parameter}'", details)
+    if isinstance(error, InvalidValue):
+        details = [{"field": f"body.{error.field}", "message": error.message}]
+        return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
+    if isinstance(error, InsufficientStorage):
+        return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)
+    if isinstance(error, StoreOverloaded | StoreClosed):
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        return error_response(request, 503, "SERVICE_UNAVAILABLE", "the store is busy; retry shortly", headers=headers)
+    return _unexpected(request, error)
+
+
+def _validation_error(request: Request, error: RequestValidationError) -> Response:
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(request, 400, "BAD_REQUEST", "the request body is not valid JSON")
+    details = [
+        {"field": _field(problem.get("loc", ())), "message": str(problem.get("msg", "invalid"))} for problem in problems
+    ]
+    return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
+
+
+def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+    code = _HTTP_CODES.get(error.status_code, "INTERNAL_ERROR" if error.status_code >= 500 else "BAD_REQUEST")
+    message = str(error.detail) if error.status_code != 404 else "no such resource"
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        message = f"method {request.method} not allowed here"
+    return error_response(request, error.status_code, code, message, headers=headers)
+
+
+def _api_error(request: Request, error: APIError) -> Response:
+    return error_response(request, error.status, error.code, error.message, error.details, error.headers)
+
+
+def _unexpected(request: Request, error: Exception) -> Response:
+    logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
+    production = request.app.state.settings.production
+    message = "internal error" if production else f"internal error: {type(error).__name__}"
+    return error_response(request, 500, "INTERNAL_ERROR", message)
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(StoreError, _store_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(APIError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

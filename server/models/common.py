@@ -1,0 +1,90 @@
+"""Pieces shared by every resource's models: the envelope, JSON and patch rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+
+T = TypeVar("T")
+
+MAX_METADATA_DEPTH = 8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0
+
+
+def _check_depth(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
+    return value
+
+
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(_check_depth)]
+"""Free JSON object; the object is level 1, every nested object or array one more, at most 8."""
+
+
+class InputModel(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatchModel(InputModel):
+    """A partial update: fields left out stay as they are; ``null`` only where a field may be empty."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> PatchModel:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class Meta(BaseModel):
+    page: int
+    per_page: int
+    total: int
+    total_pages: int
+
+
+class Envelope(BaseModel, Generic[T]):
+    """Every successful answer: ``{"status": "success", "data": ...}``."""
+
+    status: Literal["success"] = "success"
+    data: T
+
+
+class CollectionEnvelope(Envelope[T], Generic[T]):
+    meta: Meta
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+    request_id: str
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error: ``{"status": "error", "error": {...}}``."""
+
+    status: Literal["error"] = "error"
+    error: ErrorBody

@@ -1,0 +1,77 @@
+"""The user resource: the stored row and its create, update and public shapes."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import AfterValidator, BaseModel, EmailStr
+from pydantic import Field as PydanticField
+from sqlmodel import Field, SQLModel
+
+from server.models.common import InputModel, Metadata, PatchModel, utc_now
+
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything past 72 bytes
+
+
+class Role(enum.StrEnum):
+    user = "user"
+    admin = "admin"
+
+
+def _check_password(value: str) -> str:
+    if len(value.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    return value
+
+
+Password = Annotated[str, PydanticField(min_length=8), AfterValidator(_check_password)]
+FullName = Annotated[str, PydanticField(min_length=1, max_length=100)]
+Age = Annotated[int, PydanticField(gt=0, lt=150)]
+
+
+class User(SQLModel):
+    """A user as the store keeps it; the table definition is derived from this."""
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    email: EmailStr = Field(unique=True)
+    full_name: str
+    age: int | None = None
+    role: Role = Role.user
+    metadata_: dict[str, Any] | None = Field(default=None, alias="metadata")
+    password_hash: str = Field(exclude=True)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now, sa_column_kwargs={"onupdate": utc_now})
+
+
+class UserCreate(InputModel):
+    email: EmailStr
+    full_name: FullName
+    age: Age | None = None
+    role: Role = Role.user
+    metadata: Metadata = None
+    password: Password
+
+
+class UserUpdate(PatchModel):
+    nullable: ClassVar[frozenset[str]] = frozenset({"age", "metadata"})
+
+    email: EmailStr | None = None
+    full_name: FullName | None = None
+    age: Age | None = None
+    role: Role | None = None
+    metadata: Metadata = None
+    password: Password | None = None
+
+
+class UserPublic(BaseModel):
+    id: UUID
+    email: EmailStr
+    full_name: str
+    age: int | None
+    role: Role
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,90 @@
+"""Rendering answers: the success envelope, straight to JSON bytes.
+
+Handlers return :class:`EnvelopeResponse` objects built here; the body is
+serialised once with orjson (nested objects stored as JSON are spliced in
+without re-parsing). Collections get ``meta`` and an RFC 8288 ``Link`` header;
+single resources get a strong ``ETag``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from store import Page, Snapshot
+
+DATA_CACHE_CONTROL = "private, no-cache"
+
+
+class EnvelopeResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def quote_tag(tag: str) -> str:
+    return f'"{tag}"'
+
+
+def body_tag(body: bytes) -> str:
+    return quote_tag(hashlib.blake2b(body, digest_size=12).hexdigest())
+
+
+def _unchanged(request: Request, response: Response) -> Response:
+    """``304 Not Modified`` when the client already holds this representation."""
+    wanted = request.headers.get("if-none-match")
+    if wanted is None or request.method not in ("GET", "HEAD"):
+        return response
+    tags = {part.strip().removeprefix("W/") for part in wanted.split(",")}
+    if "*" in tags or response.headers["ETag"] in tags:
+        kept = {name: response.headers[name] for name in ("ETag", "Cache-Control", "Link") if name in response.headers}
+        return Response(status_code=304, headers=kept)
+    return response
+
+
+def single(
+    request: Request, snapshot: Snapshot, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """One resource, tagged with its version."""
+    response = EnvelopeResponse({"status": "success", "data": snapshot.data}, status_code)
+    response.headers["ETag"] = quote_tag(snapshot.tag)
+    response.headers["Cache-Control"] = DATA_CACHE_CONTROL
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return _unchanged(request, response)
+
+
+def plain(data: Any, status_code: int = 200, cache_control: str = "no-store") -> EnvelopeResponse:
+    response = EnvelopeResponse({"status": "success", "data": data}, status_code)
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
+def collection(request: Request, page: Page) -> Response:
+    """One page of a collection, with ``meta``, ``Link`` and an ``ETag`` of the body."""
+    total_pages = math.ceil(page.total / page.per_page) if page.total else 0
+    meta = {"page": page.page, "per_page": page.per_page, "total": page.total, "total_pages": total_pages}
+    response = EnvelopeResponse({"status": "success", "data": page.items, "meta": meta})
+    response.headers["ETag"] = body_tag(bytes(response.body))
+    response.headers["Cache-Control"] = DATA_CACHE_CONTROL
+    response.headers["Link"] = link_header(request, page.page, total_pages)
+    return _unchanged(request, response)
+
+
+def link_header(request: Request, page: int, total_pages: int) -> str:
+    last = max(total_pages, 1)
+    links = [("first", 1)]
+    if page > 1:
+        links.append(("prev", min(page - 1, last)))
+    if page < total_pages:
+        links.append(("next", page + 1))
+    links.append(("last", last))
+    url = request.url
+    return ", ".join(f'<{url.include_query_params(page=number)}>; rel="{rel}"' for rel, number in links)

@@ -1,0 +1,77 @@
+"""``/users``: sign-up, the user collection, one user, and a user's orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from server.deps import IfMatch, SettingsDep, StoreDep, list_query
+from server.models.common import CollectionEnvelope, Envelope
+from server.models.order import OrderPublic
+from server.models.user import UserCreate, UserPublic, UserUpdate
+from server.responses import collection, single
+from server.security.passwords import hash_password
+from server.tables import ORDERS, USERS
+from store import Query as StoreQuery
+
+TABLE = USERS.name
+ORDER_EMBED = ("user",)
+
+router = APIRouter(prefix="/users", tags=["users"])
+UserQuery = Annotated[StoreQuery, Depends(list_query(USERS))]
+OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
+
+
+@router.post("", status_code=201, response_model=Envelope[UserPublic])
+async def create_user(body: UserCreate, store: StoreDep, settings: SettingsDep, request: Request) -> Response:
+    """Create a user."""
+    values: dict[str, Any] = body.model_dump(exclude={"password"})
+    values["id"] = uuid4()
+    values["password_hash"] = await hash_password(body.password, settings.bcrypt_rounds)
+    snapshot = await store.insert(TABLE, values)
+    location = request.url_for("get_user", user_id=snapshot.data["id"]).path
+    return single(request, snapshot, 201, {"Location": location})
+
+
+@router.get("", response_model=CollectionEnvelope[list[UserPublic]])
+async def list_users(query: UserQuery, store: StoreDep, request: Request) -> Response:
+    """List users, with paging, sorting and filters."""
+    return collection(request, await store.find(TABLE, query))
+
+
+@router.get("/{user_id}", response_model=Envelope[UserPublic])
+async def get_user(user_id: UUID, store: StoreDep, request: Request) -> Response:
+    """Fetch one user."""
+    return single(request, await store.get(TABLE, user_id))
+
+
+@router.patch("/{user_id}", response_model=Envelope[UserPublic])
+async def update_user(
+    user_id: UUID, body: UserUpdate, store: StoreDep, settings: SettingsDep, tags: IfMatch, request: Request
+) -> Response:
+    """Change some of a user's fields."""
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"password"})
+    if body.password is not None:
+        changes["password_hash"] = await hash_password(body.password, settings.bcrypt_rounds)
+    return single(request, await store.update(TABLE, user_id, changes, tags))
+
+
+@router.delete("/{user_id}", status_code=204, response_class=Response)
+async def delete_user(
+    user_id: UUID,
+    store: StoreDep,
+    tags: IfMatch,
+    cascade: Annotated[bool, Query(description="Also delete the user's orders, atomically.")] = False,
+) -> Response:
+    """Delete a user (and, with ``cascade=true``, their orders)."""
+    await store.delete(TABLE, user_id, cascade, tags)
+    return Response(status_code=204)
+
+
+@router.get("/{user_id}/orders", response_model=CollectionEnvelope[list[OrderPublic]])
+async def list_user_orders(user_id: UUID, query: OrderQuery, store: StoreDep, request: Request) -> Response:
+    """List one user's orders, with paging, sorting and filters."""
+    page = await store.children(TABLE, user_id, ORDERS.name, "user_id", query, ORDER_EMBED)
+    return collection(request, page)

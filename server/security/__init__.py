@@ -1,0 +1,1 @@
+"""Passwords, tokens and the rules of who may do what."""

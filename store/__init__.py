@@ -1,0 +1,53 @@
+"""memdb's storage engine: tables, indexes, queries and the actor that owns them.
+
+Nothing here knows about HTTP or about any particular resource: tables are
+described by :class:`TableSpec` values handed in at start-up.
+"""
+
+from store.actor import StoreActor
+from store.client import StoreClient
+from store.database import Database, Page, Snapshot
+from store.errors import (
+    BatchRejected,
+    Conflict,
+    InsufficientStorage,
+    InvalidQuery,
+    InvalidValue,
+    MissingReference,
+    NotFound,
+    PreconditionFailed,
+    StoreClosed,
+    StoreError,
+    StoreOverloaded,
+)
+from store.query import Predicate, Query, SortKey
+from store.querylang import QueryParser
+from store.schema import Auto, Column, ForeignKey, Kind, TableSpec
+
+__all__ = [
+    "Auto",
+    "BatchRejected",
+    "Column",
+    "Conflict",
+    "Database",
+    "ForeignKey",
+    "InsufficientStorage",
+    "InvalidQuery",
+    "InvalidValue",
+    "Kind",
+    "MissingReference",
+    "NotFound",
+    "Page",
+    "PreconditionFailed",
+    "Predicate",
+    "Query",
+    "QueryParser",
+    "Snapshot",
+    "SortKey",
+    "StoreActor",
+    "StoreClient",
+    "StoreClosed",
+    "StoreError",
+    "StoreOverloaded",
+    "TableSpec",
+]

@@ -1,0 +1,155 @@
+"""The storage actor: one asyncio task that owns the database.
+
+Callers put an envelope (command, future, time enqueued) into a bounded
+mailbox and await the future. The loop takes one envelope at a time and applies
+its command synchronously (it never awaits mid-command), so every command is
+atomic with respect to every other. A failing command's error is set on its own
+future and the loop goes on. A full mailbox makes callers wait up to
+``put_timeout`` and then fail with :class:`StoreOverloaded`. ``close()`` lets
+everything already queued run, answers anything left with
+:class:`StoreClosed`, and is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, assert_never
+
+from store import commands as c
+from store.database import Database
+from store.errors import StoreClosed, StoreError, StoreOverloaded
+
+logger = logging.getLogger("memdb.store")
+
+Observer = Callable[[str, str, float, float], None]
+"""Called after each command with (command name, outcome, seconds queued, seconds running)."""
+
+_Envelope = tuple[c.Command, "asyncio.Future[Any]", float]
+_STOP = object()
+
+
+class StoreActor:
+    """Owns a :class:`Database` and applies commands to it one at a time."""
+
+    def __init__(
+        self,
+        database: Database,
+        queue_size: int = 1024,
+        put_timeout: float = 0.5,
+        observer: Observer | None = None,
+    ) -> None:
+        self.database = database
+        self.capacity = queue_size
+        self.put_timeout = put_timeout
+        self.observer = observer
+        self._queue: asyncio.Queue[_Envelope | object] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def depth(self) -> int:
+        """Commands waiting in the mailbox."""
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def start(self) -> None:
+        if self._closed:
+            raise StoreClosed
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="memdb-store-actor")
+
+    async def close(self) -> None:
+        """Stop taking commands, run those already queued, then stop the loop."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.running:
+            await self._queue.put(_STOP)
+            assert self._task is not None
+            await self._task
+        self._answer_leftovers()
+
+    async def call(self, command: c.Command) -> Any:
+        """Send ``command`` and wait for its result (or its error)."""
+        if self._closed:
+            raise StoreClosed
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        envelope: _Envelope = (command, future, time.perf_counter())
+        try:
+            self._queue.put_nowait(envelope)
+        except asyncio.QueueFull:
+            try:
+                await asyncio.wait_for(self._queue.put(envelope), self.put_timeout)
+            except TimeoutError:
+                raise StoreOverloaded(self.put_timeout) from None
+            if self._closed and not self.running:
+                self._answer_leftovers()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            envelope = await self._queue.get()
+            if envelope is _STOP:
+                return
+            command, future, enqueued = envelope  # type: ignore[misc]
+            if future.done():
+                continue
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                result = self.apply(command)
+            except StoreError as error:
+                outcome = "error"
+                future.set_exception(error)
+            except Exception as error:
+                outcome = "crash"
+                logger.exception("store command %s failed", type(command).__name__)
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+            if self.observer is not None:
+                self.observer(type(command).__name__, outcome, started - enqueued, time.perf_counter() - started)
+
+    def _answer_leftovers(self) -> None:
+        while not self._queue.empty():
+            envelope = self._queue.get_nowait()
+            if envelope is _STOP:
+                continue
+            future = envelope[1]  # type: ignore[index]
+            if not future.done():
+                future.set_exception(StoreClosed())
+
+    def apply(self, command: c.Command) -> Any:
+        """Apply one command to the database (synchronously)."""
+        db = self.database
+        match command:
+            case c.Get(table, key, embed):
+                return db.get(table, key, embed)
+            case c.Find(table, query, embed):
+                return db.query(table, query, embed)
+            case c.Children(parent, key, table, field, query, embed):
+                return db.children(parent, key, table, field, query, embed)
+            case c.Parent(table, key, field, embed):
+                return db.parent(table, key, field, embed)
+            case c.Insert(table, values, embed):
+                return db.insert(table, values, embed)
+            case c.Load(batches):
+                return db.load(batches)
+            case c.Update(table, key, changes, if_match, embed):
+                return db.update(table, key, changes, if_match, embed)
+            case c.Delete(table, key, cascade, if_match, embed):
+                return db.delete(table, key, cascade, if_match, embed)
+            case c.Counts():
+                return db.counts()
+            case _:
+                assert_never(command)

@@ -1,0 +1,179 @@
+"""Column codecs: how values are stored compactly, presented and parsed.
+
+Rows hold small, order-preserving encodings rather than rich objects: UUIDs and
+timestamps as integers, money as an integer of minor units, nested objects as
+JSON bytes. Comparing two encoded values orders them exactly as their decoded
+values would, so filters and sorts work on the encodings directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from store.schema import Column, Kind
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def datetime_to_micros(value: datetime) -> int:
+    """Microseconds since the epoch; naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        return (value - _NAIVE_EPOCH) // _ONE_MICROSECOND
+    return (value - EPOCH) // _ONE_MICROSECOND
+
+
+def micros_to_text(micros: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so it also sorts as text."""
+    moment = _NAIVE_EPOCH + timedelta(microseconds=micros)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def parse_datetime_text(text: str) -> int:
+    """A date (midnight UTC) or an ISO 8601 datetime, as microseconds."""
+    try:
+        if len(text) == 10:
+            return datetime_to_micros(datetime.combine(date.fromisoformat(text), datetime.min.time()))
+        return datetime_to_micros(datetime.fromisoformat(text))
+    except ValueError:
+        raise ValueError("expected a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
+
+
+def parse_json_scalar(text: str) -> Any:
+    """The JSON scalar ``text`` spells (``true``, ``3``, ``null``), else the string itself."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if not isinstance(value, dict | list) else text
+
+
+class Codec:
+    """Encode, present and parse the values of one column."""
+
+    __slots__ = ("column", "encode", "parse", "present")
+
+    def __init__(
+        self,
+        column: Column,
+        encode: Callable[[Any], Any],
+        present: Callable[[Any], Any],
+        parse: Callable[[str], Any],
+    ) -> None:
+        self.column = column
+        self.encode = encode
+        self.present = present
+        self.parse = parse
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _encode_uuid(value: Any) -> int:
+    return (value if isinstance(value, UUID) else UUID(str(value))).int
+
+
+def _present_uuid(value: int) -> str:
+    return str(UUID(int=value))
+
+
+def _parse_uuid(text: str) -> int:
+    return UUID(text).int
+
+
+def _parse_int(text: str) -> int:
+    return int(text)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _encode_datetime(value: Any) -> int:
+    if isinstance(value, datetime):
+        return datetime_to_micros(value)
+    if isinstance(value, int):
+        return value
+    return parse_datetime_text(str(value))
+
+
+def _encode_json(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def _present_json(value: bytes) -> orjson.Fragment:
+    return orjson.Fragment(value)
+
+
+def _decimal_codec(scale: int) -> tuple[Callable[[Any], int], Callable[[int], str], Callable[[str], Any]]:
+    def encode(value: Any) -> int:
+        scaled = Decimal(value).scaleb(scale)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"more than {scale} decimal places")
+        return int(scaled)
+
+    def present(value: int) -> str:
+        return str(Decimal(value).scaleb(-scale))
+
+    def parse(text: str) -> Any:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueError("expected a decimal number") from None
+        if not number.is_finite():
+            raise ValueError("expected a finite decimal number")
+        return number.scaleb(scale)
+
+    return encode, present, parse
+
+
+def _choice_codec(column: Column) -> tuple[Callable[[Any], str], Callable[[str], str]]:
+    choices = {sys.intern(choice): sys.intern(choice) for choice in column.choices}
+
+    def encode(value: Any) -> str:
+        text = str(getattr(value, "value", value))
+        try:
+            return choices[text]
+        except KeyError:
+            raise ValueError(f"must be one of {', '.join(column.choices)}") from None
+
+    return encode, encode
+
+
+def codec_for(column: Column) -> Codec:
+    """The codec for ``column``'s kind."""
+    kind = column.kind
+    if kind is Kind.UUID:
+        return Codec(column, _encode_uuid, _present_uuid, _parse_uuid)
+    if kind is Kind.STR:
+        return Codec(column, str, _identity, _identity)
+    if kind is Kind.ENUM:
+        encode_choice, parse_choice = _choice_codec(column)
+        return Codec(column, encode_choice, _identity, parse_choice)
+    if kind is Kind.INT:
+        return Codec(column, int, _identity, _parse_int)
+    if kind is Kind.BOOL:
+        return Codec(column, bool, _identity, _parse_bool)
+    if kind is Kind.DECIMAL:
+        return Codec(column, *_decimal_codec(column.scale))
+    if kind is Kind.DATETIME:
+        return Codec(column, _encode_datetime, micros_to_text, parse_datetime_text)
+    return Codec(column, _encode_json, _present_json, parse_json_scalar)

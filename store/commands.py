@@ -1,0 +1,90 @@
+"""The messages the actor understands: one frozen dataclass per operation.
+
+Commands are plain data, built by callers outside the actor and applied by it
+one at a time. :data:`Command` is the union of all of them; the actor matches
+on it exhaustively, so adding a command without handling it fails type checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from store.query import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    table: str
+    key: Any
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    table: str
+    query: Query
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Children:
+    """Rows of ``table`` whose ``field`` references row ``key`` of ``parent``."""
+
+    parent: str
+    key: Any
+    table: str
+    field: str
+    query: Query
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The row referenced by foreign key ``field`` of row ``key``."""
+
+    table: str
+    key: Any
+    field: str
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    table: str
+    values: Mapping[str, Any]
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Insert many rows into several tables, all or nothing."""
+
+    batches: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    table: str
+    key: Any
+    changes: Mapping[str, Any]
+    if_match: tuple[str, ...] | None = None
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    table: str
+    key: Any
+    cascade: bool = False
+    if_match: tuple[str, ...] | None = None
+    embed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Rows per table."""
+
+
+Command = Get | Find | Children | Parent | Insert | Load | Update | Delete | Counts

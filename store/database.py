@@ -1,0 +1,275 @@
+"""The database: every table, and the rules that span tables.
+
+Plain synchronous code, driven one command at a time by the actor. Each public
+method validates everything first and only then mutates, so a failed call
+leaves no trace. Foreign keys are checked on insert and update; deleting a row
+that others reference is a :class:`Conflict` unless the caller cascades, which
+removes the whole tree of dependants in the same call. Results are
+:class:`Snapshot` and :class:`Page` values holding JSON-ready data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from store import query as q
+from store.codecs import datetime_to_micros
+from store.errors import (
+    BatchRejected,
+    Conflict,
+    InsufficientStorage,
+    InvalidValue,
+    MissingReference,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+)
+from store.schema import Auto, ForeignKey, TableSpec
+from store.table import Row, Table
+
+Values = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One row as JSON-ready data, with its version tag."""
+
+    data: dict[str, Any]
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    """Tables by name, with cross-table integrity."""
+
+    def __init__(self, specs: Iterable[TableSpec], clock: Callable[[], datetime] = utc_now) -> None:
+        self.tables: dict[str, Table] = {}
+        for spec in specs:
+            self.tables[spec.name] = Table(spec)
+        self.referrers: dict[str, list[tuple[Table, ForeignKey]]] = {name: [] for name in self.tables}
+        for table in self.tables.values():
+            for fk in table.spec.foreign_keys:
+                if fk.target not in self.tables:
+                    raise ValueError(f"{table.name}.{fk.field} references unknown table {fk.target}")
+                self.referrers[fk.target].append((table, fk))
+        self._clock = clock
+        self._last_now = 0
+        self.accepting_growth = True
+
+    def table(self, name: str) -> Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise NotFound("table", name) from None
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, table_name: str, key: Any, embed: Sequence[str] = ()) -> Snapshot:
+        table = self.table(table_name)
+        return self._snapshot(table, self._row(table, key), embed)
+
+    def query(self, table_name: str, query: q.Query, embed: Sequence[str] = ()) -> Page:
+        table = self.table(table_name)
+        result = q.run(table, query)
+        return Page([self._present(table, row, embed) for row in result.rows], result.total, query.page, query.per_page)
+
+    def children(
+        self, parent_name: str, key: Any, table_name: str, field: str, query: q.Query, embed: Sequence[str] = ()
+    ) -> Page:
+        """Rows of ``table_name`` whose ``field`` references the parent row ``key``."""
+        parent = self.table(parent_name)
+        row = self._row(parent, key)
+        scoped = q.Query(
+            (q.Predicate((field,), "eq", row[parent.pk_position]), *query.predicates),
+            query.sort,
+            query.page,
+            query.per_page,
+        )
+        return self.query(table_name, scoped, embed)
+
+    def parent(self, table_name: str, key: Any, field: str, embed: Sequence[str] = ()) -> Snapshot:
+        """The row that row ``key``'s foreign key ``field`` references."""
+        table = self.table(table_name)
+        fk = table.spec.foreign_key(field)
+        if fk is None:
+            raise InvalidValue(table_name, field, "is not a foreign key")
+        row = self._row(table, key)
+        target = self.tables[fk.target]
+        return self._snapshot(target, target.rows[table.value(row, field)], embed)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(table) for name, table in self.tables.items()}
+
+    # -- writes --------------------------------------------------------------
+
+    def insert(self, table_name: str, values: Values, embed: Sequence[str] = ()) -> Snapshot:
+        table = self.table(table_name)
+        row = self._prepare_insert(table, values, self._now())
+        table.add(row)
+        return self._snapshot(table, row, embed)
+
+    def load(self, batches: Sequence[tuple[str, Sequence[Values]]]) -> dict[str, int]:
+        """Insert every batch, in order, all or nothing."""
+        if not self.accepting_growth:
+            raise InsufficientStorage
+        applied: list[tuple[Table, Row]] = []
+        now = self._now()
+        try:
+            for table_name, rows in batches:
+                table = self.table(table_name)
+                for index, values in enumerate(rows):
+                    try:
+                        row = self._prepare_insert(table, values, now)
+                    except InsufficientStorage:
+                        raise
+                    except StoreError as error:
+                        raise BatchRejected(table_name, index, error) from None
+                    table.add(row)
+                    applied.append((table, row))
+        except Exception:
+            for table, row in reversed(applied):
+                table.remove(row)
+            raise
+        loaded: dict[str, int] = {}
+        for table, _ in applied:
+            loaded[table.name] = loaded.get(table.name, 0) + 1
+        return loaded
+
+    def update(
+        self,
+        table_name: str,
+        key: Any,
+        changes: Values,
+        if_match: Sequence[str] | None = None,
+        embed: Sequence[str] = (),
+    ) -> Snapshot:
+        table = self.table(table_name)
+        row = self._row(table, key)
+        self._check_tag(table, row, if_match, embed)
+        encoded = table.encode(changes)
+        if table.spec.primary_key in encoded and encoded[table.spec.primary_key] != row[table.pk_position]:
+            raise InvalidValue(table_name, table.spec.primary_key, "cannot be changed")
+        for column in table.columns:
+            if column.auto is Auto.ON_WRITE:
+                encoded[column.name] = self._now()
+        new = table.changed_row(row, encoded)
+        table.check_unique(new, previous=row)
+        self._check_references(table, new, only=encoded.keys())
+        table.replace(row, new)
+        return self._snapshot(table, new, embed)
+
+    def delete(
+        self,
+        table_name: str,
+        key: Any,
+        cascade: bool = False,
+        if_match: Sequence[str] | None = None,
+        embed: Sequence[str] = (),
+    ) -> int:
+        """Delete row ``key`` (and, cascading, everything that references it); return rows removed."""
+        table = self.table(table_name)
+        row = self._row(table, key)
+        self._check_tag(table, row, if_match, embed)
+        doomed: list[tuple[Table, Row]] = []
+        self._collect_dependants(table, row, cascade, doomed)
+        for dependant_table, dependant in reversed(doomed):
+            dependant_table.remove(dependant)
+        return len(doomed)
+
+    # -- internals -----------------------------------------------------------
+
+    def _now(self) -> int:
+        # Auto timestamps never run backwards, so insertion order stays creation order.
+        self._last_now = max(self._last_now, datetime_to_micros(self._clock()))
+        return self._last_now
+
+    def _row(self, table: Table, key: Any) -> Row:
+        try:
+            encoded = table.codecs[table.spec.primary_key].encode(key)
+        except (ValueError, TypeError):
+            raise NotFound(table.name, key) from None
+        row = table.rows.get(encoded)
+        if row is None:
+            raise NotFound(table.name, key)
+        return row
+
+    def _prepare_insert(self, table: Table, values: Values, now: int) -> Row:
+        if not self.accepting_growth:
+            raise InsufficientStorage
+        encoded = table.encode(values)
+        for column in table.columns:
+            if column.auto is not None and encoded.get(column.name) is None:
+                encoded[column.name] = now
+        row = table.new_row(encoded)
+        table.check_unique(row)
+        self._check_references(table, row)
+        return row
+
+    def _check_references(self, table: Table, row: Row, only: Iterable[str] | None = None) -> None:
+        fields = None if only is None else set(only)
+        for fk in table.spec.foreign_keys:
+            if fields is not None and fk.field not in fields:
+                continue
+            value = table.value(row, fk.field)
+            if value is not None and value not in self.tables[fk.target].rows:
+                present = table.codecs[fk.field].present(value)
+                raise MissingReference(table.name, fk.field, fk.target, present)
+
+    def _collect_dependants(self, table: Table, row: Row, cascade: bool, doomed: list[tuple[Table, Row]]) -> None:
+        doomed.append((table, row))
+        key = row[table.pk_position]
+        for child, fk in self.referrers[table.name]:
+            keys = child.lookup(fk.field, key) or set()
+            if not keys:
+                continue
+            if not cascade:
+                noun = child.name if len(keys) == 1 else f"{child.name}s"
+                raise Conflict(
+                    table.name, None, f"{table.name} is referenced by {len(keys)} {noun}; delete those first or cascade"
+                )
+            for dependant in child.rows_in_order(keys):
+                self._collect_dependants(child, dependant, cascade, doomed)
+
+    def _check_tag(self, table: Table, row: Row, if_match: Sequence[str] | None, embed: Sequence[str]) -> None:
+        if if_match is None or "*" in if_match:
+            return
+        if self._tag(table, row, embed) not in if_match:
+            raise PreconditionFailed(table.name, table.codecs[table.spec.primary_key].present(row[table.pk_position]))
+
+    def _embedded(self, table: Table, row: Row, embed: Sequence[str]) -> list[tuple[str, Table, Row | None]]:
+        found: list[tuple[str, Table, Row | None]] = []
+        for fk in table.spec.foreign_keys:
+            if fk.name in embed:
+                target = self.tables[fk.target]
+                value = table.value(row, fk.field)
+                found.append((fk.name, target, None if value is None else target.rows.get(value)))
+        return found
+
+    def _tag(self, table: Table, row: Row, embed: Sequence[str]) -> str:
+        parts = [table.tag(row)]
+        for _, target, other in self._embedded(table, row, embed):
+            parts.append("-" if other is None else target.tag(other))
+        return "-".join(parts)
+
+    def _present(self, table: Table, row: Row, embed: Sequence[str]) -> dict[str, Any]:
+        data = table.present(row)
+        for name, target, other in self._embedded(table, row, embed):
+            data[name] = None if other is None else target.present(other)
+        return data
+
+    def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:
+        return Snapshot(self._present(table, row, embed), self._tag(table, row, embed))
