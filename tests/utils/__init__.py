@@ -1,0 +1,1 @@
+"""Helpers tests share: data builders and a live-server runner."""
