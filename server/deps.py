@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -12,14 +12,16 @@ from store import Query as StoreQuery
 from store import QueryParser, StoreClient, TableSpec
 
 RESERVED_PARAMETERS = frozenset({"page", "per_page", "sort"})
+MAX_PAGE = 1_000_000_000
+"""Far past the end of any in-memory table, and small enough that offsets and ``meta`` stay 64-bit."""
 
 
-def get_store(request: Request) -> StoreClient:
+async def get_store(request: Request) -> StoreClient:
     store: StoreClient = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -28,13 +30,13 @@ StoreDep = Annotated[StoreClient, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def list_query(spec: TableSpec) -> Callable[..., StoreQuery]:
+def list_query(spec: TableSpec) -> Callable[..., Awaitable[StoreQuery]]:
     """A dependency parsing ``page``, ``per_page``, ``sort`` and filters for ``spec``'s table."""
     parser = QueryParser(spec)
 
-    def parse(
+    async def parse(
         request: Request,
-        page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
         per_page: Annotated[int, Query(ge=1, le=100, description="Items per page, 1-100.")] = 20,
         sort: Annotated[
             str | None, Query(description="`field[:asc|desc]`, comma-separated; default `created_at:asc`.")
@@ -55,7 +57,7 @@ def _parse_tags(value: str | None) -> tuple[str, ...] | None:
     return tags or None
 
 
-def if_match(value: Annotated[str | None, Header(alias="If-Match")] = None) -> tuple[str, ...] | None:
+async def if_match(value: Annotated[str | None, Header(alias="If-Match")] = None) -> tuple[str, ...] | None:
     return _parse_tags(value)
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from server.middleware.request_id import request_id_of
 from server.responses import EnvelopeResponse
@@ -36,6 +37,7 @@ from store import (
 logger = logging.getLogger("memdb.errors")
 
 RETRY_AFTER_SECONDS = "1"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -135,7 +137,18 @@ def _http_error(request: Request, error: StarletteHTTPException) -> Response:
     headers = dict(error.headers or {})
     if error.status_code == 405:
         message = f"method {request.method} not allowed here"
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return error_response(request, error.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (the framework names only the first matching route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 def _api_error(request: Request, error: APIError) -> Response:
@@ -146,7 +159,9 @@ def _unexpected(request: Request, error: Exception) -> Response:
     logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
     production = request.app.state.settings.production
     message = "internal error" if production else f"internal error: {type(error).__name__}"
-    return error_response(request, 500, "INTERNAL_ERROR", message)
+    # Starlette answers unhandled errors outside every middleware, so the request id header is set here.
+    headers = {"X-Request-ID": request_id_of(request.scope)}
+    return error_response(request, 500, "INTERNAL_ERROR", message, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -19,6 +18,7 @@ from uuid import UUID
 import orjson
 from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
 
+from server.models.common import UtcDatetime
 from server.models.order import OrderCreate
 from server.models.user import UserCreate
 from server.security.passwords import hash_password
@@ -41,8 +41,8 @@ def _check_hash(value: str) -> str:
 
 class _Stamped(BaseModel):
     id: UUID
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
 
 
 class UserRecord(_Stamped, UserCreate):
@@ -71,9 +71,9 @@ def _describe(section: str, index: int, record: Any) -> str:
     return f"{section}[{index}]" + (f" (id {record_id})" if record_id else "")
 
 
-def _validate(section: str, records: Any, model: type[BaseModel]) -> list[BaseModel]:
+def _validate(path: Path, section: str, records: Any, model: type[BaseModel]) -> list[BaseModel]:
     if not isinstance(records, list):
-        raise SeedError(f"'{section}' must be a list of records")
+        raise SeedError(f"{path}: '{section}' must be a list of records")
     valid: list[BaseModel] = []
     for index, record in enumerate(records):
         try:
@@ -81,7 +81,7 @@ def _validate(section: str, records: Any, model: type[BaseModel]) -> list[BaseMo
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "record"
-            raise SeedError(f"{_describe(section, index, record)}: {where}: {first['msg']}") from None
+            raise SeedError(f"{path}: {_describe(section, index, record)}: {where}: {first['msg']}") from None
     return valid
 
 
@@ -105,8 +105,8 @@ async def load_seed(path: Path, store: StoreClient, bcrypt_rounds: int) -> dict[
         raise SeedError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(document, dict) or set(document) - {"users", "orders"}:
         raise SeedError(f"{path}: expected an object with 'users' and 'orders' lists")
-    users = _validate("users", document.get("users", []), UserRecord)
-    orders = _validate("orders", document.get("orders", []), OrderRecord)
+    users = _validate(path, "users", document.get("users", []), UserRecord)
+    orders = _validate(path, "orders", document.get("orders", []), OrderRecord)
     sections: list[tuple[str, str, list[BaseModel], list[int]]] = [
         ("users", USERS.name, users, _in_creation_order(users)),
         ("orders", ORDERS.name, orders, _in_creation_order(orders)),

@@ -118,7 +118,9 @@ class StoreActor:
             else:
                 future.set_result(result)
             if self.observer is not None:
-                self.observer(type(command).__name__, outcome, started - enqueued, time.perf_counter() - started)
+                _observe(
+                    self.observer, type(command).__name__, outcome, started - enqueued, time.perf_counter() - started
+                )
 
     def _answer_leftovers(self) -> None:
         while not self._queue.empty():
@@ -153,3 +155,11 @@ class StoreActor:
                 return db.counts()
             case _:
                 assert_never(command)
+
+
+def _observe(observer: Observer, name: str, outcome: str, waited: float, ran: float) -> None:
+    """Report one command; a failing observer (metrics) must not take the actor down with it."""
+    try:
+        observer(name, outcome, waited, ran)
+    except Exception:
+        logger.exception("store observer failed after %s", name)

@@ -107,6 +107,21 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _encode_int(value: Any) -> int:
+    number = int(value)
+    if isinstance(value, float | Decimal) and number != value:
+        raise ValueError("expected a whole number")
+    return number
+
+
+def _encode_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return _parse_bool(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    raise ValueError("expected true or false")
+
+
 def _encode_datetime(value: Any) -> int:
     if isinstance(value, datetime):
         return datetime_to_micros(value)
@@ -169,9 +184,9 @@ def codec_for(column: Column) -> Codec:
         encode_choice, parse_choice = _choice_codec(column)
         return Codec(column, encode_choice, _identity, parse_choice)
     if kind is Kind.INT:
-        return Codec(column, int, _identity, _parse_int)
+        return Codec(column, _encode_int, _identity, _parse_int)
     if kind is Kind.BOOL:
-        return Codec(column, bool, _identity, _parse_bool)
+        return Codec(column, _encode_bool, _identity, _parse_bool)
     if kind is Kind.DECIMAL:
         return Codec(column, *_decimal_codec(column.scale))
     if kind is Kind.DATETIME:

@@ -107,9 +107,11 @@ class Database:
         fk = table.spec.foreign_key(field)
         if fk is None:
             raise InvalidValue(table_name, field, "is not a foreign key")
-        row = self._row(table, key)
+        value = table.value(self._row(table, key), field)
+        if value is None:
+            raise NotFound(fk.target, None)
         target = self.tables[fk.target]
-        return self._snapshot(target, target.rows[table.value(row, field)], embed)
+        return self._snapshot(target, target.rows[value], embed)
 
     def counts(self) -> dict[str, int]:
         return {name: len(table) for name, table in self.tables.items()}
@@ -184,9 +186,9 @@ class Database:
         table = self.table(table_name)
         row = self._row(table, key)
         self._check_tag(table, row, if_match, embed)
-        doomed: list[tuple[Table, Row]] = []
+        doomed: dict[tuple[str, Any], tuple[Table, Row]] = {}
         self._collect_dependants(table, row, cascade, doomed)
-        for dependant_table, dependant in reversed(doomed):
+        for dependant_table, dependant in reversed(doomed.values()):
             dependant_table.remove(dependant)
         return len(doomed)
 
@@ -229,9 +231,14 @@ class Database:
                 present = table.codecs[fk.field].present(value)
                 raise MissingReference(table.name, fk.field, fk.target, present)
 
-    def _collect_dependants(self, table: Table, row: Row, cascade: bool, doomed: list[tuple[Table, Row]]) -> None:
-        doomed.append((table, row))
+    def _collect_dependants(
+        self, table: Table, row: Row, cascade: bool, doomed: dict[tuple[str, Any], tuple[Table, Row]]
+    ) -> None:
+        # Keyed by (table, primary key): a row reachable by two paths (or referencing itself) goes once.
         key = row[table.pk_position]
+        if (table.name, key) in doomed:
+            return
+        doomed[table.name, key] = (table, row)
         for child, fk in self.referrers[table.name]:
             keys = child.lookup(fk.field, key) or set()
             if not keys:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from typing import Any, Literal
 
@@ -188,6 +189,8 @@ def _compile(table: Table, predicate: Predicate) -> Callable[[Row], bool]:
 
 def _comparison(op: str, target: Any, folded: bool) -> Callable[[Any], bool]:
     if op == "ne":
+        if target is None:
+            return lambda value: value is not None
         if folded:
             target = fold(target)
             return lambda value: value is None or fold(value) != target
@@ -204,8 +207,9 @@ def _comparison(op: str, target: Any, folded: bool) -> Callable[[Any], bool]:
             value is not None and value == target and (type(value) is type(target) or _numeric(value, target))
         )
     if op == "in":
-        options = {fold(item) if folded else item for item in target if item is not None}
-        return lambda value: value is not None and (fold(value) if folded else value) in options
+        # Each option matches exactly as equality would (types respected; lists and objects never match).
+        options = [_comparison("eq", item, folded) for item in target if item is not None]
+        return lambda value: any(option(value) for option in options)
     if op == "contains":
         needle = str(target).casefold()
         return lambda value: isinstance(value, str) and needle in value.casefold()
@@ -234,7 +238,7 @@ def _ordering(op: str, target: Any) -> Callable[[Any], bool]:
 
 
 def _numeric(value: Any, target: Any) -> bool:
-    numbers = (int, float)
+    numbers = (int, float, Decimal)
     return (
         isinstance(value, numbers)
         and isinstance(target, numbers)

@@ -4,8 +4,9 @@ A :class:`QueryParser` is built once per table from its :class:`TableSpec`
 and turns request parameters into a :class:`store.query.Query`, parsing each
 value with its column's codec. Anything it cannot understand (an unknown
 field or operator, a value that does not parse, ``contains`` on a non-text
-field, sorting by a nested object) is an :class:`InvalidQuery` naming the
-parameter; nothing is silently ignored.
+field, comparing a whole object with anything but null, sorting by a nested
+object) is an :class:`InvalidQuery` naming the parameter; nothing is silently
+ignored.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class QueryParser:
         ranged = self._date_range(parameter, text)
         if ranged is not None:
             return ranged
-        field, _, op_name = parameter.partition("__")
-        op = op_name or "eq"
+        field, separator, op_name = parameter.partition("__")
+        op = op_name if separator else "eq"
         if op not in OPERATORS:
             raise InvalidQuery(parameter, f"unknown operator '{op}'; use one of {', '.join(OPERATORS)}")
         path = tuple(field.split("."))
@@ -52,6 +53,8 @@ class QueryParser:
         if codec is None or not all(path):
             raise InvalidQuery(parameter, f"unknown field '{field}'")
         kind, parse = self._resolve(parameter, codec, path)
+        if len(path) == 1 and kind is Kind.JSON and (op not in ("eq", "ne") or text != "null"):
+            raise InvalidQuery(parameter, f"'{field}' is an object: compare it with null or filter by dot path")
         if op == "contains" and kind not in _TEXT_KINDS and kind is not Kind.JSON:
             raise InvalidQuery(parameter, "'contains' applies only to text fields")
         nullable = len(path) > 1 or codec.column.nullable

@@ -35,11 +35,16 @@ class Auto(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
-    """``field`` holds the primary key of a row in ``target``, embedded as ``name``."""
+    """``field`` holds the primary key of a row in ``target``, embedded as ``name``.
+
+    ``cascade`` rows go when their target goes; otherwise the target cannot be
+    deleted while they exist, unless the caller asks to cascade.
+    """
 
     field: str
     target: str
     name: str
+    cascade: bool = False
 
 
 @dataclass(frozen=True, slots=True)

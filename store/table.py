@@ -113,7 +113,7 @@ class Table:
         self.rows[pk] = row
         self._next_seq = max(self._next_seq, row[0] + 1)
         default = row[self.default_position]
-        if self._last_default is not None and (default is None or default < self._last_default):
+        if len(self.rows) > 1 and (default is None or self._last_default is None or default < self._last_default):
             self.in_default_order = False
         self._last_default = default
         for name, index in self.unique.items():
@@ -121,8 +121,7 @@ class Table:
             if key is not None:
                 index[key] = pk
         for name, buckets in self.indexes.items():
-            value = row[self.position[name]]
-            buckets.setdefault(value, set()).add(pk)
+            buckets.setdefault(self._key(name, row), set()).add(pk)
 
     def remove(self, row: Row) -> None:
         pk = row[self.pk_position]
@@ -132,7 +131,7 @@ class Table:
             if key is not None:
                 index.pop(key, None)
         for name, buckets in self.indexes.items():
-            value = row[self.position[name]]
+            value = self._key(name, row)
             bucket = buckets[value]
             bucket.discard(pk)
             if not bucket:
@@ -154,25 +153,26 @@ class Table:
         if old[self.default_position] != new[self.default_position]:
             self.in_default_order = False
         for name, buckets in self.indexes.items():
-            position = self.position[name]
-            if old[position] != new[position]:
-                bucket = buckets[old[position]]
+            old_value, new_value = self._key(name, old), self._key(name, new)
+            if old_value != new_value:
+                bucket = buckets[old_value]
                 bucket.discard(pk)
                 if not bucket:
-                    del buckets[old[position]]
-                buckets.setdefault(new[position], set()).add(pk)
+                    del buckets[old_value]
+                buckets.setdefault(new_value, set()).add(pk)
 
     def lookup(self, name: str, value: Any) -> set[Any] | None:
         """Primary keys whose ``name`` equals ``value``, if an index answers that."""
         if name == self.spec.primary_key:
             return {value} if value in self.rows else set()
+        key = fold(value) if name in self.folded else value
         unique = self.unique.get(name)
         if unique is not None:
-            holder = unique.get(fold(value) if name in self.folded else value)
+            holder = unique.get(key)
             return set() if holder is None else {holder}
         buckets = self.indexes.get(name)
         if buckets is not None:
-            return buckets.get(value, set())
+            return buckets.get(key, set())
         return None
 
     def present(self, row: Row) -> dict[str, Any]:

@@ -35,7 +35,8 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (HEADER, request_id)]
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != HEADER]
+                message["headers"] = [*headers, (HEADER, request_id)]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 T = TypeVar("T")
 
@@ -34,6 +34,19 @@ Metadata = Annotated[dict[str, Any] | None, AfterValidator(_check_depth)]
 """Free JSON object; the object is level 1, every nested object or array one more, at most 8."""
 
 
+def _check_utc_range(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_check_utc_range)]
+"""A datetime whose UTC instant lies in years 1-9999 (naive values are taken as UTC), so it can be written back."""
+
+
 class InputModel(BaseModel):
     """A request body: unknown fields are an error, not silently dropped."""
 
@@ -45,12 +58,13 @@ class PatchModel(InputModel):
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> PatchModel:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None and name not in self.nullable:
-                raise ValueError(f"{name} may not be null")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _no_null_for_required(cls, value: Any, info: ValidationInfo) -> Any:
+        # A field validator (not a model one), so the error points at the field: ``body.full_name``.
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may not be null")
+        return value
 
 
 class Meta(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from server.models.common import InputModel, Metadata, PatchModel, utc_now
+from server.models.common import InputModel, Metadata, PatchModel, UtcDatetime, utc_now
 from server.models.user import UserPublic
 
 
@@ -60,7 +60,7 @@ class OrderCreate(InputModel):
     status: OrderStatus = OrderStatus.pending
     shipping_address: ShippingAddress | None = None
     metadata: Metadata = None
-    order_date: datetime | None = None
+    order_date: UtcDatetime | None = None
 
 
 class OrderUpdate(PatchModel):
@@ -73,7 +73,7 @@ class OrderUpdate(PatchModel):
     status: OrderStatus | None = None
     shipping_address: ShippingAddress | None = None
     metadata: Metadata = None
-    order_date: datetime | None = None
+    order_date: UtcDatetime | None = None
 
 
 class OrderPublic(BaseModel):

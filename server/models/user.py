@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from server.models.common import InputModel, Metadata, PatchModel, utc_now
 
+MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything past 72 bytes
 
 
@@ -22,12 +23,13 @@ class Role(enum.StrEnum):
 
 
 def _check_password(value: str) -> str:
-    if len(value.encode()) > MAX_PASSWORD_BYTES:
-        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    size = len(value.encode())
+    if not MIN_PASSWORD_BYTES <= size <= MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes in UTF-8")
     return value
 
 
-Password = Annotated[str, PydanticField(min_length=8), AfterValidator(_check_password)]
+Password = Annotated[str, AfterValidator(_check_password)]
 FullName = Annotated[str, PydanticField(min_length=1, max_length=100)]
 Age = Annotated[int, PydanticField(gt=0, lt=150)]
 

@@ -28,7 +28,7 @@ def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
     """Start the service, wait until ``/health`` answers, yield its base URL, stop it."""
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-m", "server", *args],
         cwd=ROOT,
         env=environment,

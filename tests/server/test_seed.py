@@ -1,0 +1,228 @@
+"""Loading a JSON dataset at start-up (``MEMDB_SEED_FILE``): what loads, what stops start-up, production."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import httpx
+import orjson
+import pytest
+
+from server.app import create_app
+from server.seed import SeedError
+from server.settings import Settings
+
+USERS = [str(uuid.UUID(int=n)) for n in (101, 102, 103)]
+ORDERS = [str(uuid.UUID(int=n)) for n in (201, 202)]
+HASH = bcrypt.hashpw(b"seeded-secret", bcrypt.gensalt(4)).decode()
+MISSING = object()
+DROP = object()
+
+
+def dataset() -> dict[str, Any]:
+    """A small valid dataset; users 0 and 1 share a creation time, user 2 is the oldest."""
+    return {
+        "users": [
+            {
+                "id": USERS[0],
+                "email": "ada@example.com",
+                "full_name": "Ada",
+                "password": "correct-horse",
+                "role": "admin",
+                "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-02T00:00:00Z",
+            },
+            {
+                "id": USERS[1],
+                "email": "bob@example.com",
+                "full_name": "Bob",
+                "password_hash": HASH,
+                "age": 40,
+                "metadata": {"source": "import"},
+                "created_at": "2024-01-01T00:00:00Z",
+            },
+            {
+                "id": USERS[2],
+                "email": "cy@example.com",
+                "full_name": "Cy",
+                "password": "another-horse",
+                "created_at": "2023-06-01T12:30:00.123456+02:00",
+            },
+        ],
+        "orders": [
+            {
+                "id": ORDERS[0],
+                "user_id": USERS[1],
+                "product_name": "Lamp",
+                "quantity": 2,
+                "total_price": "19.9",
+                "status": "paid",
+                "order_date": "2024-01-31T00:00:00Z",
+                "created_at": "2024-02-01T00:00:00Z",
+            },
+            {"id": ORDERS[1], "user_id": USERS[0], "product_name": "Desk", "quantity": 1, "total_price": 250},
+        ],
+    }
+
+
+def broken(section: str, index: int, **changes: Any) -> dict[str, Any]:
+    """:func:`dataset` with one record changed (``DROP`` removes a key)."""
+    document = dataset()
+    record = document[section][index]
+    for key, value in changes.items():
+        if value is DROP:
+            del record[key]
+        else:
+            record[key] = copy.deepcopy(value)
+    return document
+
+
+@pytest.fixture
+def seed_document() -> Any:
+    return dataset()
+
+
+@pytest.fixture
+def environment() -> str:
+    return "development"
+
+
+@pytest.fixture
+def seed_file(tmp_path: Path, seed_document: Any) -> Path:
+    path = tmp_path / "seed.json"
+    if isinstance(seed_document, bytes):
+        path.write_bytes(seed_document)
+    elif seed_document is not MISSING:
+        path.write_bytes(orjson.dumps(seed_document))
+    return path
+
+
+@pytest.fixture
+def settings(settings: Settings, seed_file: Path, environment: str) -> Settings:
+    return settings.model_copy(update={"seed_file": seed_file, "env": environment})
+
+
+async def start(settings: Settings) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        pass
+
+
+async def test_a_good_file_loads_users_and_orders_keeping_ids_and_times(client: httpx.AsyncClient) -> None:
+    users = [(await client.get(f"/users/{user_id}")).json()["data"] for user_id in USERS]
+    orders = [(await client.get(f"/orders/{order_id}")).json()["data"] for order_id in ORDERS]
+
+    assert [user["email"] for user in users] == ["ada@example.com", "bob@example.com", "cy@example.com"]
+    assert users[0]["role"] == "admin"
+    assert users[0]["created_at"] == "2024-01-01T00:00:00.000000Z"
+    assert users[0]["updated_at"] == "2024-01-02T00:00:00.000000Z"
+    assert users[1]["age"] == 40
+    assert users[1]["metadata"] == {"source": "import"}
+    assert users[1]["role"] == "user"
+    assert users[2]["created_at"] == "2023-06-01T10:30:00.123456Z"
+    assert orders[0]["total_price"] == "19.90"
+    assert orders[0]["status"] == "paid"
+    assert orders[0]["order_date"] == "2024-01-31T00:00:00.000000Z"
+    assert orders[0]["created_at"] == "2024-02-01T00:00:00.000000Z"
+    assert orders[0]["user"] == users[1]
+    assert orders[1]["total_price"] == "250.00"
+    assert orders[1]["status"] == "pending"
+    assert orders[1]["user"] == users[0]
+    listed = await client.get(f"/users/{USERS[1]}/orders")
+    assert [order["id"] for order in listed.json()["data"]] == [ORDERS[0]]
+    assert "password" not in (await client.get("/users", params={"id__in": ",".join(USERS)})).text
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [(None, [2, 0, 1]), ("created_at:desc", [0, 1, 2]), ("created_at:asc", [2, 0, 1])],
+)
+async def test_seeded_rows_sort_by_creation_time_with_ties_in_file_order(
+    client: httpx.AsyncClient, sort: str | None, expected: list[int]
+) -> None:
+    params = {"id__in": ",".join(USERS)} | ({"sort": sort} if sort else {})
+
+    response = await client.get("/users", params=params)
+
+    assert [user["id"] for user in response.json()["data"]] == [USERS[n] for n in expected]
+
+
+async def test_the_api_works_on_top_of_seeded_data(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/orders", json={"user_id": USERS[2], "product_name": "Pen", "quantity": 3, "total_price": "1.5"}
+    )
+    duplicate = await client.post(
+        "/users", json={"email": "ADA@example.com", "full_name": "Ada 2", "password": "x" * 8}
+    )
+    blocked = await client.delete(f"/users/{USERS[1]}")
+
+    assert created.status_code == 201
+    assert created.json()["data"]["user"]["id"] == USERS[2]
+    assert duplicate.status_code == 409
+    assert blocked.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("seed_document", "record"),
+    [
+        pytest.param(broken("users", 2, email="not-an-email"), "users[2]", id="invalid-email"),
+        pytest.param(broken("users", 1, email="ADA@example.com"), "users[1]", id="duplicate-email"),
+        pytest.param(broken("users", 1, id=USERS[0]), "users[1]", id="duplicate-id"),
+        pytest.param(broken("users", 0, password_hash=HASH), "users[0]", id="password-and-hash"),
+        pytest.param(broken("users", 0, password=DROP), "users[0]", id="no-secret"),
+        pytest.param(broken("users", 1, password_hash="plain"), "users[1]", id="hash-not-bcrypt"),
+        pytest.param(broken("users", 2, password="short"), "users[2]", id="password-too-short"),
+        pytest.param(broken("users", 0, nickname="ada"), "users[0]", id="unknown-field"),
+        pytest.param(broken("users", 1, id=DROP), "users[1]", id="no-id"),
+        pytest.param(broken("users", 0, created_at="0001-01-01T00:00:00+01:00"), "users[0]", id="time-out-of-range"),
+        pytest.param(broken("orders", 1, user_id=str(uuid.uuid4())), "orders[1]", id="order-for-no-user"),
+        pytest.param(broken("orders", 0, quantity=0), "orders[0]", id="quantity-0"),
+        pytest.param(broken("orders", 0, total_price="1.234"), "orders[0]", id="price-3-decimals"),
+        pytest.param(broken("orders", 1, status="lost"), "orders[1]", id="status-unknown"),
+        pytest.param(broken("orders", 1, id=ORDERS[0]), "orders[1]", id="duplicate-order-id"),
+    ],
+)
+async def test_a_bad_record_stops_start_up_naming_it(settings: Settings, record: str) -> None:
+    with pytest.raises(SeedError) as caught:
+        await start(settings)
+
+    message = str(caught.value)
+    assert record in message
+    assert str(settings.seed_file) in message
+
+
+@pytest.mark.parametrize(
+    ("seed_document", "complaint"),
+    [
+        pytest.param(b"{not json", "not valid JSON", id="not-json"),
+        pytest.param(b"", "not valid JSON", id="empty"),
+        pytest.param(MISSING, "cannot read", id="missing"),
+        pytest.param([], "expected an object", id="array"),
+        pytest.param({"users": [], "products": []}, "expected an object", id="unknown-section"),
+        pytest.param({"users": {}}, "'users' must be a list", id="users-not-a-list"),
+        pytest.param({"users": [], "orders": "none"}, "'orders' must be a list", id="orders-not-a-list"),
+    ],
+)
+async def test_a_bad_file_stops_start_up(settings: Settings, complaint: str) -> None:
+    with pytest.raises(SeedError, match=complaint) as caught:
+        await start(settings)
+
+    assert str(settings.seed_file) in str(caught.value)
+
+
+@pytest.mark.parametrize("seed_document", [{}, {"users": [], "orders": []}])
+async def test_an_empty_dataset_loads_nothing(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/orders")).json()["meta"]["total"] == 0
+    assert (await client.get("/users", params={"id__in": ",".join(USERS)})).json()["meta"]["total"] == 0
+
+
+@pytest.mark.parametrize("seed_document", [dataset(), b"{not json", MISSING])
+@pytest.mark.parametrize("environment", ["production"])
+async def test_production_ignores_the_seed_file(client: httpx.AsyncClient) -> None:
+    for user_id in USERS:
+        assert (await client.get(f"/users/{user_id}")).status_code == 404
+    assert (await client.get("/orders")).json()["meta"]["total"] == 0

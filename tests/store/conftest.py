@@ -1,0 +1,155 @@
+"""Shared fixtures for the store tests: small hand-built tables, a ticking clock, a database, row builders.
+
+The specs here are written out by hand (not derived from the API's models) so the
+store is tested on its own terms: ``parent`` has a unique case-insensitive email,
+a nullable int, a hidden column and auto timestamps; ``child`` references it and
+has an indexed enum, money with two decimal places, a JSON column with declared
+fields and a free one; ``note`` references ``child``, so cascades go two levels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+
+from store import Auto, Column, Database, ForeignKey, Kind, TableSpec
+from store.table import fold
+
+STATUSES = ("pending", "paid", "shipped", "cancelled")
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _timestamps() -> tuple[Column, Column]:
+    return (
+        Column("created_at", Kind.DATETIME, auto=Auto.ON_CREATE),
+        Column("updated_at", Kind.DATETIME, auto=Auto.ON_WRITE),
+    )
+
+
+PARENT = TableSpec(
+    "parent",
+    (
+        Column("id", Kind.UUID),
+        Column("email", Kind.STR, unique=True, case_insensitive=True),
+        Column("name", Kind.STR),
+        Column("age", Kind.INT, nullable=True),
+        Column("active", Kind.BOOL, nullable=True),
+        Column("secret", Kind.STR, nullable=True, hidden=True),
+        *_timestamps(),
+    ),
+)
+
+CHILD = TableSpec(
+    "child",
+    (
+        Column("id", Kind.UUID),
+        Column("parent_id", Kind.UUID),
+        Column("label", Kind.STR),
+        Column("status", Kind.ENUM, indexed=True, choices=STATUSES),
+        Column("amount", Kind.DECIMAL, scale=2),
+        Column("quantity", Kind.INT, nullable=True),
+        Column("address", Kind.JSON, nullable=True, children={"city": Kind.STR, "zip": Kind.STR, "floor": Kind.INT}),
+        Column("metadata", Kind.JSON, nullable=True),
+        Column("due", Kind.DATETIME, nullable=True),
+        *_timestamps(),
+    ),
+    foreign_keys=(ForeignKey("parent_id", "parent", "parent"),),
+)
+
+NOTE = TableSpec(
+    "note",
+    (
+        Column("id", Kind.UUID),
+        Column("child_id", Kind.UUID),
+        Column("text", Kind.STR),
+        Column("created_at", Kind.DATETIME, auto=Auto.ON_CREATE),
+    ),
+    foreign_keys=(ForeignKey("child_id", "child", "child"),),
+)
+
+SPECS = (PARENT, CHILD, NOTE)
+
+
+def uid(n: int) -> UUID:
+    """A readable, deterministic UUID."""
+    return UUID(int=n)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready store data (JSON columns are orjson fragments) as plain Python values."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def assert_indexes_consistent(db: Database) -> None:
+    """Every unique and secondary index says exactly what the rows say, with no empty buckets."""
+    for table in db.tables.values():
+        for name, unique in table.unique.items():
+            expected_unique = {}
+            for pk, row in table.rows.items():
+                value = table.value(row, name)
+                if value is not None:
+                    expected_unique[fold(value) if name in table.folded else value] = pk
+            assert unique == expected_unique, f"{table.name}.{name} unique index"
+        for name, buckets in table.indexes.items():
+            expected: dict[Any, set[Any]] = {}
+            for pk, row in table.rows.items():
+                value = table.value(row, name)
+                expected.setdefault(fold(value) if name in table.folded else value, set()).add(pk)
+            assert buckets == expected, f"{table.name}.{name} index"
+
+
+class Clock:
+    """Reads as ``now`` and then moves ``step`` forward; tests may set ``now`` to jump."""
+
+    def __init__(self, start: datetime = START, step: timedelta = timedelta(seconds=1)) -> None:
+        self.now = start
+        self.step = step
+
+    def __call__(self) -> datetime:
+        current = self.now
+        self.now += self.step
+        return current
+
+
+class Rows:
+    """Inserts rows with sensible defaults, so each test says only what matters to it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._numbers: Iterator[int] = itertools.count(1)
+
+    def parent(self, **values: Any) -> dict[str, Any]:
+        n = next(self._numbers)
+        row = {"id": uid(n), "email": f"p{n}@example.com", "name": f"Parent {n}", **values}
+        return plain(self.db.insert("parent", row).data)
+
+    def child(self, parent_id: Any, **values: Any) -> dict[str, Any]:
+        n = next(self._numbers)
+        row = {"id": uid(n), "parent_id": parent_id, "label": f"child {n}", "status": "pending", "amount": "1.00"}
+        return plain(self.db.insert("child", {**row, **values}).data)
+
+    def note(self, child_id: Any, **values: Any) -> dict[str, Any]:
+        n = next(self._numbers)
+        row = {"id": uid(n), "child_id": child_id, "text": f"note {n}", **values}
+        return plain(self.db.insert("note", row).data)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db(clock: Clock) -> Database:
+    return Database(SPECS, clock=clock)
+
+
+@pytest.fixture
+def rows(db: Database) -> Rows:
+    return Rows(db)
