@@ -1,12 +1,14 @@
-"""The application factory: ``create_app(settings)`` wires routes, errors and the store.
+"""The application factory: ``create_app(settings)`` wires routes, errors, middleware and the store.
 
-The lifespan starts the storage actor (and loads the seed file, if any) before
-the first request and closes it, draining its mailbox, after the last.
+The lifespan starts the storage actor, loads the seed file (development only)
+and the start-up admin before the first request, and closes the actor,
+draining its mailbox, after the last.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +16,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server import __version__, errors
+from server.accounts import ensure_admin
+from server.middleware.body_limit import BodyLimitMiddleware
+from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
+from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
+from server.middleware.security_headers import SecurityHeadersMiddleware
 from server.models.common import ErrorEnvelope
-from server.routers import orders, system, users
+from server.routers import auth, orders, system, users
+from server.security.limits import RateLimiter
+from server.security.passwords import hash_password
+from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
 from server.tables import TABLES
@@ -27,7 +37,14 @@ logger = logging.getLogger("memdb")
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorEnvelope, "description": description}
-    for status, description in {400: "Bad request or query", 404: "Not found", 422: "Validation error"}.items()
+    for status, description in {
+        400: "Bad request or invalid query",
+        401: "Missing, invalid or expired token",
+        403: "Not allowed for your role",
+        404: "Not found (or not yours)",
+        422: "Validation error",
+        429: "Rate limited",
+    }.items()
 }
 
 
@@ -39,15 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         actor = StoreActor(Database(TABLES), settings.queue_size, settings.queue_wait_seconds)
         app.state.actor = actor
-        app.state.store = StoreClient(actor)
+        app.state.store = store = StoreClient(actor)
+        # Unknown emails are checked against this, so a failed login costs the same either way.
+        app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
         actor.start()
         try:
             if settings.seed_file is not None:
                 if settings.production:
                     logger.warning("MEMDB_SEED_FILE is ignored in production")
                 else:
-                    loaded = await load_seed(settings.seed_file, app.state.store, settings.bcrypt_rounds)
+                    loaded = await load_seed(settings.seed_file, store, settings.bcrypt_rounds)
                     logger.info("loaded seed file %s: %s", settings.seed_file, loaded)
+            await ensure_admin(store, settings)
             yield
         finally:
             await actor.close()
@@ -61,8 +81,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.started = time.monotonic()
+    app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)
     errors.install(app)
-    for router in (users.router, orders.router, system.router):
+    for router in (auth.router, users.router, orders.router, system.router):
         app.include_router(router, prefix=API_PREFIX)
+
+    # Added innermost first: a request meets them bottom-up.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_max_clients),
+            login_limiter=RateLimiter(settings.login_rate_limit_per_minute or settings.rate_limit_per_minute),
+            subject_of=tokens.subject,
+        )
+    if settings.cors_origins:
+        app.add_middleware(
+            EnvelopeCORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=list(ALLOWED_METHODS),
+            allow_headers=list(ALLOWED_HEADERS),
+            expose_headers=list(EXPOSED_HEADERS),
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from server.errors import APIError
 from server.settings import Settings
 from store import Query as StoreQuery
 from store import QueryParser, StoreClient, TableSpec
@@ -62,3 +63,16 @@ async def if_match(value: Annotated[str | None, Header(alias="If-Match")] = None
 
 
 IfMatch = Annotated[tuple[str, ...] | None, Depends(if_match)]
+
+
+async def require_json(request: Request) -> None:
+    """A request body on a JSON route must say it is JSON (``415`` otherwise)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if has_body and media_type != "application/json" and not media_type.endswith("+json"):
+        raise APIError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+
+
+JsonBody = Depends(require_json)

@@ -5,11 +5,14 @@ Every setting, its default and meaning is listed in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,44 @@ class Settings(BaseSettings):
     queue_wait_seconds: float = Field(default=0.5, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    jwt_secret: SecretStr | None = None
+    admin_email: EmailStr | None = None
+    admin_password: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+    rate_limit_per_minute: int = Field(default=100, ge=0)
+    login_rate_limit_per_minute: int = Field(default=10, ge=0)
+    rate_limit_max_clients: int = Field(default=10_000, ge=1)
+    forwarded_allow_ips: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_origins(cls, values: dict[str, object]) -> dict[str, object]:
+        origins = values.get("cors_origins")
+        if isinstance(origins, str):
+            values["cors_origins"] = tuple(part.strip() for part in origins.split(",") if part.strip())
+        return values
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.jwt_secret is None and not self.production:
+            self.jwt_secret = SecretStr(secrets.token_urlsafe(48))  # tokens die with the process
+        if self.production:
+            if self.jwt_secret is None:
+                raise ValueError("MEMDB_JWT_SECRET is required when MEMDB_ENV=production")
+            if len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"MEMDB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if (self.admin_email is None) != (self.admin_password is None):
+            raise ValueError("set both MEMDB_ADMIN_EMAIL and MEMDB_ADMIN_PASSWORD, or neither")
+        return self
+
+    @property
+    def signing_key(self) -> bytes:
+        """The JWT key: the configured secret, or (development only) a random one per process."""
+        assert self.jwt_secret is not None  # set by _check_secrets
+        return self.jwt_secret.get_secret_value().encode()
 
     @property
     def production(self) -> bool:

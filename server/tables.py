@@ -22,8 +22,9 @@ from pydantic_core import PydanticUndefined
 from sqlmodel import SQLModel
 
 from server.models.order import Order
+from server.models.session import Session
 from server.models.user import User
-from store import Auto, Column, ForeignKey, Kind, TableSpec
+from store import Auto, Column, ForeignKey, Kind, QueryParser, TableSpec
 
 _SIMPLE_KINDS: dict[Any, Kind] = {
     UUID: Kind.UUID,
@@ -96,7 +97,8 @@ def table_spec(model: type[SQLModel], name: str) -> TableSpec:
         target = _attribute(field, "foreign_key")
         if target:
             table, _, _ = str(target).partition(".")
-            foreign_keys.append(ForeignKey(column_name, table, column_name.removesuffix("_id")))
+            cascade = str(_attribute(field, "ondelete") or "").upper() == "CASCADE"
+            foreign_keys.append(ForeignKey(column_name, table, column_name.removesuffix("_id"), cascade))
         columns.append(
             Column(
                 name=column_name,
@@ -117,4 +119,9 @@ def table_spec(model: type[SQLModel], name: str) -> TableSpec:
 
 USERS = table_spec(User, "user")
 ORDERS = table_spec(Order, "order")
-TABLES = (USERS, ORDERS)
+SESSIONS = table_spec(Session, "session")
+TABLES = (USERS, ORDERS, SESSIONS)
+
+USER_QUERIES = QueryParser(USERS)
+ORDER_QUERIES = QueryParser(ORDERS)
+SESSION_QUERIES = QueryParser(SESSIONS)

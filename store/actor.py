@@ -135,22 +135,24 @@ class StoreActor:
         """Apply one command to the database (synchronously)."""
         db = self.database
         match command:
-            case c.Get(table, key, embed):
-                return db.get(table, key, embed)
-            case c.Find(table, query, embed):
-                return db.query(table, query, embed)
+            case c.Get(table, key, embed, guard, reveal):
+                return db.get(table, key, embed, guard, reveal)
+            case c.Find(table, query, embed, reveal):
+                return db.query(table, query, embed, reveal)
             case c.Children(parent, key, table, field, query, embed):
                 return db.children(parent, key, table, field, query, embed)
-            case c.Parent(table, key, field, embed):
-                return db.parent(table, key, field, embed)
+            case c.Parent(table, key, field, embed, guard):
+                return db.parent(table, key, field, embed, guard)
             case c.Insert(table, values, embed):
                 return db.insert(table, values, embed)
             case c.Load(batches):
                 return db.load(batches)
-            case c.Update(table, key, changes, if_match, embed):
-                return db.update(table, key, changes, if_match, embed)
-            case c.Delete(table, key, cascade, if_match, embed):
-                return db.delete(table, key, cascade, if_match, embed)
+            case c.Update(table, key, changes, if_match, embed, guard):
+                return db.update(table, key, changes, if_match, embed, guard)
+            case c.Delete(table, key, cascade, if_match, embed, guard):
+                return db.delete(table, key, cascade, if_match, embed, guard)
+            case c.Purge(table, predicates):
+                return db.purge(table, predicates)
             case c.Counts():
                 return db.counts()
             case _:

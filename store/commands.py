@@ -11,14 +11,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from store.query import Query
+from store.query import Predicate, Query
+
+Guard = tuple[Predicate, ...]
+"""Predicates a row must also satisfy, else it is ``NotFound`` (e.g. "owned by this user")."""
 
 
 @dataclass(frozen=True, slots=True)
 class Get:
+    """One row; ``reveal`` includes hidden columns (for the server's own use, never for output)."""
+
     table: str
     key: Any
     embed: tuple[str, ...] = ()
+    guard: Guard = ()
+    reveal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,7 @@ class Find:
     table: str
     query: Query
     embed: tuple[str, ...] = ()
+    reveal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,7 @@ class Parent:
     key: Any
     field: str
     embed: tuple[str, ...] = ()
+    guard: Guard = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,7 @@ class Update:
     changes: Mapping[str, Any]
     if_match: tuple[str, ...] | None = None
     embed: tuple[str, ...] = ()
+    guard: Guard = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,15 @@ class Delete:
     cascade: bool = False
     if_match: tuple[str, ...] | None = None
     embed: tuple[str, ...] = ()
+    guard: Guard = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """Delete every row matching ``predicates``."""
+
+    table: str
+    predicates: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +106,4 @@ class Counts:
     """Rows per table."""
 
 
-Command = Get | Find | Children | Parent | Insert | Load | Update | Delete | Counts
+Command = Get | Find | Children | Parent | Insert | Load | Update | Delete | Purge | Counts

@@ -31,6 +31,8 @@ from store.schema import Auto, ForeignKey, TableSpec
 from store.table import Row, Table
 
 Values = Mapping[str, Any]
+Guard = Sequence[q.Predicate]
+"""Predicates a row must satisfy to be seen at all; a row that fails them is ``NotFound``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +80,19 @@ class Database:
 
     # -- reads ---------------------------------------------------------------
 
-    def get(self, table_name: str, key: Any, embed: Sequence[str] = ()) -> Snapshot:
+    def get(
+        self, table_name: str, key: Any, embed: Sequence[str] = (), guard: Guard = (), reveal: bool = False
+    ) -> Snapshot:
+        """Row ``key``; ``NotFound`` also when it fails ``guard``. ``reveal`` includes hidden columns."""
         table = self.table(table_name)
-        return self._snapshot(table, self._row(table, key), embed)
+        row = self._row(table, key, guard)
+        return Snapshot(self._present(table, row, embed, reveal), self._tag(table, row, embed))
 
-    def query(self, table_name: str, query: q.Query, embed: Sequence[str] = ()) -> Page:
+    def query(self, table_name: str, query: q.Query, embed: Sequence[str] = (), reveal: bool = False) -> Page:
         table = self.table(table_name)
         result = q.run(table, query)
-        return Page([self._present(table, row, embed) for row in result.rows], result.total, query.page, query.per_page)
+        items = [self._present(table, row, embed, reveal) for row in result.rows]
+        return Page(items, result.total, query.page, query.per_page)
 
     def children(
         self, parent_name: str, key: Any, table_name: str, field: str, query: q.Query, embed: Sequence[str] = ()
@@ -101,13 +108,13 @@ class Database:
         )
         return self.query(table_name, scoped, embed)
 
-    def parent(self, table_name: str, key: Any, field: str, embed: Sequence[str] = ()) -> Snapshot:
+    def parent(self, table_name: str, key: Any, field: str, embed: Sequence[str] = (), guard: Guard = ()) -> Snapshot:
         """The row that row ``key``'s foreign key ``field`` references."""
         table = self.table(table_name)
         fk = table.spec.foreign_key(field)
         if fk is None:
             raise InvalidValue(table_name, field, "is not a foreign key")
-        value = table.value(self._row(table, key), field)
+        value = table.value(self._row(table, key, guard), field)
         if value is None:
             raise NotFound(fk.target, None)
         target = self.tables[fk.target]
@@ -158,9 +165,10 @@ class Database:
         changes: Values,
         if_match: Sequence[str] | None = None,
         embed: Sequence[str] = (),
+        guard: Guard = (),
     ) -> Snapshot:
         table = self.table(table_name)
-        row = self._row(table, key)
+        row = self._row(table, key, guard)
         self._check_tag(table, row, if_match, embed)
         encoded = table.encode(changes)
         if table.spec.primary_key in encoded and encoded[table.spec.primary_key] != row[table.pk_position]:
@@ -181,16 +189,18 @@ class Database:
         cascade: bool = False,
         if_match: Sequence[str] | None = None,
         embed: Sequence[str] = (),
+        guard: Guard = (),
     ) -> int:
         """Delete row ``key`` (and, cascading, everything that references it); return rows removed."""
         table = self.table(table_name)
-        row = self._row(table, key)
+        row = self._row(table, key, guard)
         self._check_tag(table, row, if_match, embed)
-        doomed: dict[tuple[str, Any], tuple[Table, Row]] = {}
-        self._collect_dependants(table, row, cascade, doomed)
-        for dependant_table, dependant in reversed(doomed.values()):
-            dependant_table.remove(dependant)
-        return len(doomed)
+        return self._remove(table, [row], cascade)
+
+    def purge(self, table_name: str, predicates: Sequence[q.Predicate]) -> int:
+        """Delete every row matching ``predicates`` (rows others reference block it); return rows removed."""
+        table = self.table(table_name)
+        return self._remove(table, q.select(table, tuple(predicates)), cascade=False)
 
     # -- internals -----------------------------------------------------------
 
@@ -199,15 +209,23 @@ class Database:
         self._last_now = max(self._last_now, datetime_to_micros(self._clock()))
         return self._last_now
 
-    def _row(self, table: Table, key: Any) -> Row:
+    def _row(self, table: Table, key: Any, guard: Guard = ()) -> Row:
         try:
             encoded = table.codecs[table.spec.primary_key].encode(key)
         except (ValueError, TypeError):
             raise NotFound(table.name, key) from None
         row = table.rows.get(encoded)
-        if row is None:
+        if row is None or (guard and not q.matches(table, row, guard)):
             raise NotFound(table.name, key)
         return row
+
+    def _remove(self, table: Table, rows: Iterable[Row], cascade: bool) -> int:
+        doomed: dict[tuple[str, Any], tuple[Table, Row]] = {}
+        for row in rows:
+            self._collect_dependants(table, row, cascade, doomed)
+        for dependant_table, dependant in reversed(doomed.values()):
+            dependant_table.remove(dependant)
+        return len(doomed)
 
     def _prepare_insert(self, table: Table, values: Values, now: int) -> Row:
         if not self.accepting_growth:
@@ -243,7 +261,7 @@ class Database:
             keys = child.lookup(fk.field, key) or set()
             if not keys:
                 continue
-            if not cascade:
+            if not cascade and not fk.cascade:
                 noun = child.name if len(keys) == 1 else f"{child.name}s"
                 raise Conflict(
                     table.name, None, f"{table.name} is referenced by {len(keys)} {noun}; delete those first or cascade"
@@ -272,8 +290,8 @@ class Database:
             parts.append("-" if other is None else target.tag(other))
         return "-".join(parts)
 
-    def _present(self, table: Table, row: Row, embed: Sequence[str]) -> dict[str, Any]:
-        data = table.present(row)
+    def _present(self, table: Table, row: Row, embed: Sequence[str], reveal: bool = False) -> dict[str, Any]:
+        data = table.present(row, reveal)
         for name, target, other in self._embedded(table, row, embed):
             data[name] = None if other is None else target.present(other)
         return data

@@ -101,6 +101,14 @@ def run(table: Table, query: Query) -> Result:
     return Result(page, len(matches), examined)
 
 
+def select(table: Table, predicates: tuple[Predicate, ...]) -> list[Row]:
+    """Every row matching ``predicates``, in insertion order, using an index where one answers."""
+    indexed, rest = _choose_index(table, predicates)
+    if indexed is None:
+        return _filter(table, table.rows.values(), rest)
+    return _filter(table, table.rows_in_order(indexed), rest)
+
+
 def matches(table: Table, row: Row, predicates: Iterable[Predicate]) -> bool:
     return all(_test(table, row, predicate) for predicate in predicates)
 

@@ -41,9 +41,8 @@ class Table:
         indexed = {c.name for c in spec.columns if c.indexed} | {fk.field for fk in spec.foreign_keys}
         self.indexes: dict[str, dict[Any, set[Any]]] = {name: {} for name in sorted(indexed)}
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
-        self.visible = tuple(
-            (c.name, self.position[c.name], self.codecs[c.name].present) for c in spec.columns if not c.hidden
-        )
+        self.every_column = tuple((c.name, self.position[c.name], self.codecs[c.name].present) for c in spec.columns)
+        self.visible = tuple(entry for entry, c in zip(self.every_column, spec.columns, strict=True) if not c.hidden)
         self.default_position = self.position[spec.default_sort]
         # True while rows were inserted in default-sort order; lets a query walk
         # the insertion order instead of sorting.
@@ -175,9 +174,10 @@ class Table:
             return buckets.get(key, set())
         return None
 
-    def present(self, row: Row) -> dict[str, Any]:
-        """The row as JSON-ready values, hidden columns left out."""
-        return {name: (None if row[pos] is None else present(row[pos])) for name, pos, present in self.visible}
+    def present(self, row: Row, reveal: bool = False) -> dict[str, Any]:
+        """The row as JSON-ready values, hidden columns left out unless ``reveal``."""
+        columns = self.every_column if reveal else self.visible
+        return {name: (None if row[pos] is None else present(row[pos])) for name, pos, present in columns}
 
     def tag(self, row: Row) -> str:
         """A strong version tag, unique over the row's whole life."""

@@ -17,13 +17,23 @@ from tests.utils.server import ROOT, running_server
 UNROUTABLE_HOST = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never an address of this machine
 
 
+def _sign_in(http: httpx.Client, email: str, password: str) -> dict[str, str]:
+    response = http.post("/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
 def test_a_live_server_stores_and_lists_over_a_socket() -> None:
-    with running_server() as base, httpx.Client(base_url=f"{base}/api/v1", timeout=10) as http:
-        created_user = http.post("/users", json=user_body())
+    admin = {"MEMDB_ADMIN_EMAIL": "live-admin@example.com", "MEMDB_ADMIN_PASSWORD": "live-admin-password"}
+    with running_server(admin) as base, httpx.Client(base_url=f"{base}/api/v1", timeout=10) as http:
+        body = user_body()
+        created_user = http.post("/users", json=body)
         user = created_user.json()["data"]
-        created_order = http.post("/orders", json=order_body(user["id"], total_price="19.9"))
-        users = http.get("/users", params={"id": user["id"]})
-        orders = http.get(f"/users/{user['id']}/orders")
+        as_user = _sign_in(http, body["email"], body["password"])
+        created_order = http.post("/orders", json=order_body(user["id"], total_price="19.9"), headers=as_user)
+        as_admin = _sign_in(http, admin["MEMDB_ADMIN_EMAIL"], admin["MEMDB_ADMIN_PASSWORD"])
+        users = http.get("/users", params={"id": user["id"]}, headers=as_admin)
+        orders = http.get(f"/users/{user['id']}/orders", headers=as_user)
 
     assert created_user.status_code == 201
     assert created_user.headers["location"] == f"/api/v1/users/{user['id']}"

@@ -1,0 +1,140 @@
+"""``/auth``: log in, refresh (rotating), log out, and who am I."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import ValidationError
+
+from server.deps import SettingsDep, StoreDep
+from server.errors import APIError
+from server.models.common import Envelope, utc_now
+from server.models.session import LoginRequest, Me, RefreshRequest, TokenPair
+from server.responses import plain
+from server.security.auth import CurrentUser, TokensDep, unauthorized
+from server.security.passwords import verify_password
+from server.security.tokens import InvalidToken, RefreshToken, new_refresh_token, parse_refresh_token
+from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
+from store import NotFound, Predicate
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+FORM = "application/x-www-form-urlencoded"
+_LOGIN_EXAMPLES = {"json": {"value": {"email": "admin@memdb.dev", "password": "memdb-admin-2026"}}}
+
+
+def _bad_credentials() -> APIError:
+    return unauthorized("wrong email or password", "INVALID_CREDENTIALS")
+
+
+async def _login_fields(request: Request) -> LoginRequest:
+    """JSON ``{email, password}`` or the OAuth2 password form (``username``, ``password``)."""
+    raw = await request.body()
+    try:
+        if request.headers.get("content-type", "").split(";")[0].strip() == FORM:
+            form = {key: values[0] for key, values in parse_qs(raw.decode(), keep_blank_values=True).items()}
+            return LoginRequest(email=form.get("username", form.get("email", "")), password=form.get("password", ""))
+        return LoginRequest.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON or form data") from None
+    except ValidationError as error:
+        details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+        raise APIError(422, "VALIDATION_ERROR", "request validation failed", details) from None
+
+
+async def _start_session(store: StoreDep, settings: SettingsDep, tokens: TokensDep, user: dict[str, Any]) -> Response:
+    session_id = uuid.uuid4()
+    refresh = new_refresh_token(session_id)
+    expires = utc_now() + timedelta(days=settings.refresh_token_days)
+    values = {"id": session_id, "user_id": user["id"], "refresh_hash": refresh.digest, "refresh_expires_at": expires}
+    await store.insert(SESSIONS.name, values)
+    return _token_response(tokens, user, refresh)
+
+
+def _token_response(tokens: TokensDep, user: dict[str, Any], refresh: RefreshToken) -> Response:
+    access = tokens.issue(uuid.UUID(user["id"]), user["role"], refresh.session_id)
+    pair = TokenPair(access_token=access, refresh_token=str(refresh), expires_in=tokens.access_seconds)
+    return plain(pair.model_dump())
+
+
+@router.post(
+    "/token",
+    response_model=Envelope[TokenPair],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": LoginRequest.model_json_schema(), "examples": _LOGIN_EXAMPLES},
+                FORM: {"schema": {"type": "object", "properties": {"username": {}, "password": {}}}},
+            },
+            "required": True,
+        }
+    },
+)
+async def login(request: Request, store: StoreDep, settings: SettingsDep, tokens: TokensDep) -> Response:
+    """Exchange email and password for an access token and a refresh token."""
+    fields = await _login_fields(request)
+    found = await store.find(USERS.name, USER_QUERIES.parse([("email", fields.email)], None, per_page=1), reveal=True)
+    user = found.items[0] if found.items else None
+    # Unknown emails are checked against a dummy hash so both failures take the same time.
+    hashed = user["password_hash"] if user else request.app.state.dummy_hash
+    if not await verify_password(fields.password, hashed) or user is None:
+        raise _bad_credentials()
+    expired = [("user_id", user["id"]), ("refresh_expires_at__lt", utc_now().isoformat())]
+    await store.purge(SESSIONS.name, SESSION_QUERIES.parse(expired, None).predicates)
+    user.pop("password_hash")
+    return await _start_session(store, settings, tokens, user)
+
+
+@router.post("/refresh", response_model=Envelope[TokenPair])
+async def refresh(
+    body: Annotated[RefreshRequest, Body()], store: StoreDep, settings: SettingsDep, tokens: TokensDep
+) -> Response:
+    """Trade a refresh token for a new pair; the old one stops working, and reusing it revokes the session."""
+    try:
+        presented = parse_refresh_token(body.refresh_token)
+    except InvalidToken:
+        raise unauthorized("invalid refresh token") from None
+    rotated = new_refresh_token(presented.session_id)
+    expires = utc_now() + timedelta(days=settings.refresh_token_days)
+    try:
+        session = await store.update(
+            SESSIONS.name,
+            presented.session_id,
+            {"refresh_hash": rotated.digest, "refresh_expires_at": expires},
+            embed=("user",),
+            guard=_unspent(presented),
+        )
+    except NotFound:
+        await _revoke_quietly(store, presented.session_id)
+        raise unauthorized("invalid refresh token; the session is revoked") from None
+    return _token_response(tokens, session.data["user"], rotated)
+
+
+def _unspent(presented: RefreshToken) -> tuple[Predicate, ...]:
+    """The session still holds this refresh token, and it has not expired."""
+    current = [("refresh_hash", presented.digest), ("refresh_expires_at__gt", utc_now().isoformat())]
+    return SESSION_QUERIES.parse(current, None).predicates
+
+
+async def _revoke_quietly(store: StoreDep, session_id: uuid.UUID) -> None:
+    with contextlib.suppress(NotFound):
+        await store.delete(SESSIONS.name, session_id)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(caller: CurrentUser, store: StoreDep) -> Response:
+    """End this session: its access and refresh tokens stop working."""
+    await _revoke_quietly(store, caller.session_id)
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/me", response_model=Envelope[Me])
+async def me(caller: CurrentUser) -> Response:
+    """The caller's own user record."""
+    return plain(caller.data)

@@ -1,0 +1,104 @@
+"""Who is calling, and may they: the authentication and role dependencies.
+
+``CurrentUser`` resolves a bearer token to a :class:`Caller` — the token must
+be correctly signed and unexpired, and its session must still exist (so logout,
+password changes and deleting the user revoke it at once); the caller's role is
+read from the store, not trusted from the token. ``AdminOnly`` guards routes
+for admins. Everything that decides "who may do what" lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from server.deps import StoreDep
+from server.errors import APIError
+from server.models.user import Role
+from server.security.tokens import InvalidToken, TokenService
+from server.tables import ORDER_QUERIES, SESSIONS
+from store import NotFound, Predicate
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    id: UUID
+    role: Role
+    session_id: UUID
+    data: dict[str, Any]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+
+def unauthorized(message: str = "authentication required", code: str = "UNAUTHORIZED") -> APIError:
+    return APIError(401, code, message, headers=CHALLENGE)
+
+
+def forbidden(message: str) -> APIError:
+    return APIError(403, "FORBIDDEN", message)
+
+
+def get_tokens(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+TokensDep = Annotated[TokenService, Depends(get_tokens)]
+
+
+async def optional_caller(
+    store: StoreDep, tokens: TokensDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Caller | None:
+    """The caller if a bearer token was sent (it must then be valid), else ``None``."""
+    if token is None:
+        return None
+    try:
+        claims = tokens.verify(token)
+        session = await store.get(SESSIONS.name, claims.session_id, embed=("user",))
+    except (InvalidToken, NotFound):
+        raise unauthorized("invalid or expired token") from None
+    user = session.data["user"]
+    if user is None or user["id"] != str(claims.user_id):
+        raise unauthorized("invalid or expired token")
+    return Caller(claims.user_id, Role(user["role"]), claims.session_id, user)
+
+
+async def current_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
+    if caller is None:
+        raise unauthorized()
+    return caller
+
+
+MaybeUser = Annotated[Caller | None, Depends(optional_caller)]
+CurrentUser = Annotated[Caller, Depends(current_caller)]
+
+
+async def require_admin(caller: CurrentUser) -> Caller:
+    if not caller.is_admin:
+        raise forbidden("this needs the admin role")
+    return caller
+
+
+AdminUser = Annotated[Caller, Depends(require_admin)]
+AdminOnly = Depends(require_admin)
+
+
+def owned_by(caller: Caller) -> tuple[Predicate, ...]:
+    """A guard for order rows: non-admins may touch only their own; admins anything."""
+    return () if caller.is_admin else (ORDER_QUERIES.predicate("user_id", str(caller.id)),)
+
+
+def require_self_or_admin(caller: Caller, user_id: UUID, table: str) -> None:
+    """Another user's record looks exactly like a missing one."""
+    if not caller.is_admin and caller.id != user_id:
+        raise NotFound(table, user_id)

@@ -1,0 +1,110 @@
+"""Access and refresh tokens.
+
+Access tokens are JWTs (HS256, signed with joserfc — authlib's JOSE successor)
+carrying ``sub`` (user id), ``role``, ``sid`` (session id), ``jti``, ``iat``,
+``exp`` and ``iss``. Refresh tokens are opaque: ``<session id>.<secret>``; only
+a SHA-256 of the secret is stored, in the session row, and it changes on every
+refresh, so a spent refresh token is recognisable as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+
+ALGORITHM = "HS256"
+ISSUER = "memdb"
+
+
+class InvalidToken(Exception):
+    """The token is malformed, unsigned, wrongly signed, expired or not ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    session_id: uuid.UUID
+    secret: str
+
+    def __str__(self) -> str:
+        return f"{self.session_id}.{self.secret}"
+
+    @property
+    def digest(self) -> str:
+        return digest(self.secret)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_refresh_token(session_id: uuid.UUID) -> RefreshToken:
+    return RefreshToken(session_id, secrets.token_urlsafe(32))
+
+
+def parse_refresh_token(text: str) -> RefreshToken:
+    session, _, secret = text.partition(".")
+    try:
+        session_id = uuid.UUID(session)
+    except ValueError:
+        raise InvalidToken("malformed refresh token") from None
+    if not secret:
+        raise InvalidToken("malformed refresh token")
+    return RefreshToken(session_id, secret)
+
+
+class TokenService:
+    """Issues and checks access tokens with one signing key."""
+
+    def __init__(self, secret: bytes, access_seconds: int) -> None:
+        self._key = OctKey.import_key(secret)
+        self.access_seconds = access_seconds
+        self._claims = jwt.JWTClaimsRegistry(
+            leeway=0,
+            iss={"essential": True, "value": ISSUER},
+            sub={"essential": True},
+            sid={"essential": True},
+            exp={"essential": True},
+        )
+
+    def issue(self, user_id: uuid.UUID, role: str, session_id: uuid.UUID) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": str(user_id),
+            "role": role,
+            "sid": str(session_id),
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + self.access_seconds,
+        }
+        return jwt.encode({"alg": ALGORITHM, "typ": "JWT"}, claims, self._key)
+
+    def subject(self, token: str) -> str | None:
+        """The ``sub`` of a correctly signed token, expired or not (for rate-limit keys); else None."""
+        try:
+            return str(jwt.decode(token, self._key, algorithms=[ALGORITHM]).claims.get("sub"))
+        except (JoseError, ValueError):
+            return None
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+            self._claims.validate(decoded.claims)
+            claims = decoded.claims
+            return AccessClaims(uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"])), str(claims.get("role")))
+        except (JoseError, ValueError, KeyError, TypeError) as error:
+            raise InvalidToken(str(error) or type(error).__name__) from None
