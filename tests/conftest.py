@@ -21,7 +21,7 @@ from server.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample.json"
 ADMIN_EMAIL = "root@example.com"
-ADMIN_PASSWORD = "admin-password-1"  # noqa: S105 - a test account
+ADMIN_PASSWORD = "admin-password-1"
 
 Login = Callable[[str, str], Awaitable[httpx.AsyncClient]]
 
