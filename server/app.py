@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from server import __version__, errors
 from server.accounts import ensure_admin
@@ -31,8 +32,10 @@ from server.seed import load_seed
 from server.settings import Settings
 from server.tables import TABLES
 from store import Database, StoreActor, StoreClient
+from store.supervisor import Supervisor
 
 API_PREFIX = "/api/v1"
+GZIP_MINIMUM_BYTES = 1024
 logger = logging.getLogger("memdb")
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -60,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Unknown emails are checked against this, so a failed login costs the same either way.
         app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
         actor.start()
+        app.state.supervisor = supervisor = Supervisor(
+            actor, settings.memory_limit_mb * 1024 * 1024, interval=settings.memory_check_seconds
+        )
+        supervisor.start()
         try:
             if settings.seed_file is not None:
                 if settings.production:
@@ -70,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ensure_admin(store, settings)
             yield
         finally:
+            await supervisor.stop()
             await actor.close()
 
     app = FastAPI(
@@ -105,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -8,6 +8,7 @@ from store.actor import StoreActor
 from store.client import StoreClient
 from store.database import Database, Page, Snapshot
 from store.errors import (
+    ActorCrashed,
     BatchRejected,
     Conflict,
     InsufficientStorage,
@@ -25,6 +26,7 @@ from store.querylang import QueryParser
 from store.schema import Auto, Column, ForeignKey, Kind, TableSpec
 
 __all__ = [
+    "ActorCrashed",
     "Auto",
     "BatchRejected",
     "Column",

@@ -20,7 +20,7 @@ from typing import Any, assert_never
 
 from store import commands as c
 from store.database import Database
-from store.errors import StoreClosed, StoreError, StoreOverloaded
+from store.errors import ActorCrashed, StoreClosed, StoreError, StoreOverloaded
 
 logger = logging.getLogger("memdb.store")
 
@@ -48,6 +48,8 @@ class StoreActor:
         self._queue: asyncio.Queue[_Envelope | object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.on_crash: Callable[[BaseException | None], None] | None = None
+        """Called (by the event loop) when the loop dies of an error; the supervisor restarts it."""
 
     @property
     def depth(self) -> int:
@@ -63,10 +65,19 @@ class StoreActor:
         return self._closed
 
     def start(self) -> None:
+        """Start the loop (again, after a crash: the mailbox and the database carry over)."""
         if self._closed:
             raise StoreClosed
         if not self.running:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="memdb-store-actor")
+            self._task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if self._closed or task.cancelled() or task.exception() is None:
+            return
+        logger.error("store actor died", exc_info=task.exception())
+        if self.on_crash is not None:
+            self.on_crash(task.exception())
 
     async def close(self) -> None:
         """Stop taking commands, run those already queued, then stop the loop."""
@@ -115,6 +126,11 @@ class StoreActor:
                 outcome = "crash"
                 logger.exception("store command %s failed", type(command).__name__)
                 future.set_exception(error)
+            except BaseException:
+                # Something that ends the loop itself: answer this caller, then let the task die
+                # (the supervisor restarts it; the queue and the tables survive).
+                future.set_exception(ActorCrashed(type(command).__name__))
+                raise
             else:
                 future.set_result(result)
             if self.observer is not None:

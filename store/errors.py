@@ -89,6 +89,14 @@ class StoreOverloaded(StoreError):
         self.waited = waited
 
 
+class ActorCrashed(StoreError):
+    """The actor's loop died while applying this command; it is being restarted."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"the store stopped while applying {command}; it is restarting")
+        self.command = command
+
+
 class StoreClosed(StoreError):
     """The store is shut down (or restarting) and takes no more commands."""
 

@@ -34,6 +34,7 @@ def settings() -> Settings:
         admin_email=ADMIN_EMAIL,
         admin_password=ADMIN_PASSWORD,
         rate_limit_per_minute=0,
+        memory_limit_mb=64 * 1024,  # the test process holds many apps; limits are tested explicitly
     )
 
 

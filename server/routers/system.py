@@ -12,6 +12,7 @@ from server import __version__
 from server.errors import RETRY_AFTER_SECONDS, APIError
 from server.models.common import Envelope
 from server.responses import plain
+from store.supervisor import Supervisor
 
 router = APIRouter(tags=["system"])
 
@@ -26,6 +27,8 @@ class Readiness(BaseModel):
     status: str
     queue_depth: int
     queue_capacity: int
+    memory_bytes: int
+    memory_limit_bytes: int
 
 
 @router.get("/health", response_model=Envelope[Health])
@@ -38,11 +41,22 @@ async def health(request: Request) -> Response:
 
 @router.get("/ready", response_model=Envelope[Readiness], responses={503: {"description": "Not ready"}})
 async def ready(request: Request) -> Response:
-    """Readiness: 200 while the store's actor runs and takes work, else 503."""
-    actor = request.app.state.actor
-    if not actor.running or actor.closed:
-        raise APIError(
-            503, "SERVICE_UNAVAILABLE", "the store is not running", headers={"Retry-After": RETRY_AFTER_SECONDS}
-        )
-    data: dict[str, Any] = {"status": "ready", "queue_depth": actor.depth, "queue_capacity": actor.capacity}
+    """Readiness: 200 while the store runs, has mailbox room and is under its memory limit, else 503."""
+    supervisor: Supervisor = request.app.state.supervisor
+    actor = supervisor.actor
+    if not supervisor.healthy:
+        if supervisor.memory_exhausted:
+            reason = "the memory limit is reached"
+        elif supervisor.saturated:
+            reason = "the store's mailbox is full"
+        else:
+            reason = "the store is not running"
+        raise APIError(503, "SERVICE_UNAVAILABLE", reason, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    data: dict[str, Any] = {
+        "status": "ready",
+        "queue_depth": actor.depth,
+        "queue_capacity": actor.capacity,
+        "memory_bytes": supervisor.memory_bytes,
+        "memory_limit_bytes": supervisor.memory_limit_bytes,
+    }
     return plain(data)
