@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from server.app import create_app
+from server.logs import logging_config
 from server.settings import Settings
 
 
@@ -36,10 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         host=host,
         port=port,
         workers=1,
+        # Forwarded-for headers name the client only from proxies the operator listed (Uvicorn would trust 127.0.0.1).
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # server.middleware.access_log writes one line per request instead
+        log_config=logging_config(settings.log_level, settings.log_format),  # applied once, Uvicorn's loggers too
+        # The app answers past MEMDB_MAX_CONNECTIONS in-flight requests with an enveloped 503; this is
+        # Uvicorn's own backstop for connections (idle keep-alives included) beyond that.
+        limit_concurrency=settings.max_connections * 2,
     )
     return 0
 

@@ -16,15 +16,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from server import __version__, errors
+from server import __version__, docs, errors
 from server.accounts import ensure_admin
+from server.jobs.registry import JobRegistry
+from server.metrics import Metrics
+from server.metrics import router as metrics_router
+from server.middleware.access_log import AccessLogMiddleware
 from server.middleware.body_limit import BodyLimitMiddleware
+from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
+from server.middleware.metrics import MetricsMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
 from server.models.common import ErrorEnvelope
-from server.routers import auth, orders, system, users
+from server.routers import auth, jobs, orders, system, users
 from server.security.limits import RateLimiter
 from server.security.passwords import hash_password
 from server.security.tokens import TokenService
@@ -54,19 +60,27 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve memdb application."""
     settings = settings or Settings()
+    metrics = Metrics(settings.memory_limit_mb * 1024 * 1024)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        actor = StoreActor(Database(TABLES), settings.queue_size, settings.queue_wait_seconds)
+        actor = StoreActor(
+            Database(TABLES), settings.queue_size, settings.queue_wait_seconds, observer=metrics.observe_command
+        )
+        metrics.watch_store(actor)
         app.state.actor = actor
         app.state.store = store = StoreClient(actor)
         # Unknown emails are checked against this, so a failed login costs the same either way.
         app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
         actor.start()
         app.state.supervisor = supervisor = Supervisor(
-            actor, settings.memory_limit_mb * 1024 * 1024, interval=settings.memory_check_seconds
+            actor,
+            settings.memory_limit_mb * 1024 * 1024,
+            interval=settings.memory_check_seconds,
+            on_restart=metrics.actor_restarted,
         )
         supervisor.start()
+        app.state.jobs = registry = JobRegistry(settings.jobs_keep_count, settings.jobs_keep_seconds)
         try:
             if settings.seed_file is not None:
                 if settings.production:
@@ -77,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ensure_admin(store, settings)
             yield
         finally:
+            await registry.close()
             await supervisor.stop()
             await actor.close()
 
@@ -86,16 +101,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="An in-memory database served over a REST API.",
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
+        openapi_url=None,  # server.docs serves it, with the docs pages
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.started = time.monotonic()
+    app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)
     errors.install(app)
-    for router in (auth.router, users.router, orders.router, system.router):
+    for router in (auth.router, users.router, orders.router, jobs.router, system.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics_router)  # /metrics, at the root
+    docs.install(app, token_url=f"{API_PREFIX}/auth/token")
 
     # Added innermost first: a request meets them bottom-up.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
+    )
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,
@@ -115,5 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

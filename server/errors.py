@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from server.middleware.request_id import request_id_of
+from server.middleware.security_headers import HEADERS as SECURITY_HEADER_PAIRS
 from server.responses import EnvelopeResponse
 from store import (
     BatchRejected,
@@ -37,6 +38,7 @@ from store import (
 logger = logging.getLogger("memdb.errors")
 
 RETRY_AFTER_SECONDS = "1"
+SECURITY_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADER_PAIRS}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 _HTTP_CODES = {
@@ -159,8 +161,8 @@ def _unexpected(request: Request, error: Exception) -> Response:
     logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
     production = request.app.state.settings.production
     message = "internal error" if production else f"internal error: {type(error).__name__}"
-    # Starlette answers unhandled errors outside every middleware, so the request id header is set here.
-    headers = {"X-Request-ID": request_id_of(request.scope)}
+    # Starlette answers unhandled errors outside every middleware, so the request id and security headers are set here.
+    headers = {"X-Request-ID": request_id_of(request.scope), **SECURITY_HEADERS}
     return error_response(request, 500, "INTERNAL_ERROR", message, headers=headers)
 
 

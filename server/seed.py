@@ -2,31 +2,41 @@
 
 The file is ``{"users": [...], "orders": [...]}``. Every record is validated
 with the API's own rules (plus the ids, timestamps and password hashes a
-dataset carries) and the whole file goes into the store in one all-or-nothing
-command. Any bad record stops start-up with a :class:`SeedError` naming it.
+dataset carries). The file is streamed: records are read one at a time and
+validated and inserted a chunk at a time, so a million records load without
+the file, or a million models, ever being in memory at once. All or nothing:
+any bad record stops start-up with a :class:`SeedError` naming it, after the
+rows already loaded are rolled back. Rows are inserted in file order; a file
+in creation order (as ``bench/make_dataset.py`` writes) keeps the store's
+insertion-order shortcuts, any other order still sorts correctly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
-from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, TypeAdapter, ValidationError, model_validator
 
+from server.dataset import DatasetError, Irregular, Record, document_records, stream_records
 from server.models.common import UtcDatetime
 from server.models.order import OrderCreate
 from server.models.user import UserCreate
 from server.security.passwords import hash_password
 from server.tables import ORDERS, USERS
 from store import BatchRejected, StoreClient
-from store.codecs import datetime_to_micros
+
+CHUNK = 2_000
+"""Records validated and inserted per store command: the actor is held a few milliseconds at a time."""
 
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
+
+
+LOCKED_PASSWORD_HASH = "!"  # noqa: S105 - deliberately not a hash, so no password matches
+"""Stored for a user imported with neither password nor hash: no password matches it until one is set."""
 
 
 class SeedError(Exception):
@@ -34,7 +44,8 @@ class SeedError(Exception):
 
 
 def _check_hash(value: str) -> str:
-    if not _BCRYPT_HASH.fullmatch(value):
+    # A locked account's marker comes back in exports with hashes, so it must import again.
+    if value != LOCKED_PASSWORD_HASH and not _BCRYPT_HASH.fullmatch(value):
         raise ValueError("is not a bcrypt hash")
     return value
 
@@ -46,15 +57,15 @@ class _Stamped(BaseModel):
 
 
 class UserRecord(_Stamped, UserCreate):
-    """A user in a dataset: a password or an existing bcrypt hash."""
+    """A user in a dataset: a password, an existing bcrypt hash, or neither (the account starts locked)."""
 
     password: str | None = None  # type: ignore[assignment]
     password_hash: Annotated[str, AfterValidator(_check_hash)] | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> UserRecord:
-        if (self.password is None) == (self.password_hash is None):
-            raise ValueError("give exactly one of password and password_hash")
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("give at most one of password and password_hash")
         if self.password is not None:
             UserCreate.model_validate(
                 {**self.model_dump(include=set(UserCreate.model_fields)), "password": self.password}
@@ -71,60 +82,77 @@ def _describe(section: str, index: int, record: Any) -> str:
     return f"{section}[{index}]" + (f" (id {record_id})" if record_id else "")
 
 
-def _validate(path: Path, section: str, records: Any, model: type[BaseModel]) -> list[BaseModel]:
-    if not isinstance(records, list):
-        raise SeedError(f"{path}: '{section}' must be a list of records")
-    valid: list[BaseModel] = []
-    for index, record in enumerate(records):
-        try:
-            valid.append(model.model_validate(record))
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "record"
-            raise SeedError(f"{path}: {_describe(section, index, record)}: {where}: {first['msg']}") from None
-    return valid
+_ADAPTERS: dict[str, tuple[str, TypeAdapter[list[Any]]]] = {
+    "users": (USERS.name, TypeAdapter(list[UserRecord])),
+    "orders": (ORDERS.name, TypeAdapter(list[OrderRecord])),
+}
+"""Each section's table and its records' validator; a whole chunk is validated (and dumped) in one call."""
+_SECRETS = {"__all__": {"password"}}
 
 
-def _in_creation_order(records: Sequence[BaseModel]) -> list[int]:
-    """Record positions ordered by ``created_at`` (undated last), so insertion order is creation order."""
+async def load_seed(path: Path, store: StoreClient, bcrypt_rounds: int, chunk: int = CHUNK) -> dict[str, int]:
+    """Load the dataset at ``path`` into ``store``; raise :class:`SeedError` if anything is wrong.
 
-    def created(index: int) -> tuple[bool, int]:
-        stamp = getattr(records[index], "created_at", None)
-        return (True, 0) if stamp is None else (False, datetime_to_micros(stamp))
-
-    return sorted(range(len(records)), key=created)
-
-
-async def load_seed(path: Path, store: StoreClient, bcrypt_rounds: int) -> dict[str, int]:
-    """Load the dataset at ``path`` into ``store``; raise :class:`SeedError` if anything is wrong."""
+    Records are read one at a time (:mod:`server.dataset`), validated and
+    inserted ``chunk`` at a time, so memory holds one chunk, never the file.
+    All or nothing: if any record fails, every row loaded so far is rolled
+    back before the error is raised.
+    """
+    mark = await store.checkpoint()
     try:
-        document = orjson.loads(await asyncio.to_thread(path.read_bytes))
+        try:
+            return await _load(path, stream_records(path), store, bcrypt_rounds, chunk)
+        except Irregular:
+            # Valid JSON the streaming reader does not take (say, orders before users): read it whole.
+            await store.rollback(mark)
+            return await _load(path, document_records(path), store, bcrypt_rounds, chunk)
+    except BaseException:
+        await store.rollback(mark)
+        raise
+
+
+async def _load(
+    path: Path, records: Iterator[Record], store: StoreClient, bcrypt_rounds: int, chunk: int
+) -> dict[str, int]:
+    loaded = dict.fromkeys(_ADAPTERS, 0)
+    batch: list[Record] = []
+    try:
+        for record in records:
+            if batch and (len(batch) >= chunk or record[0] != batch[0][0]):
+                loaded[batch[0][0]] += await _insert(path, batch, store, bcrypt_rounds)
+                batch = []
+            batch.append(record)
+        if batch:
+            loaded[batch[0][0]] += await _insert(path, batch, store, bcrypt_rounds)
     except OSError as error:
         raise SeedError(f"{path}: cannot read: {error.strerror}") from None
-    except orjson.JSONDecodeError as error:
-        raise SeedError(f"{path}: not valid JSON: {error}") from None
-    if not isinstance(document, dict) or set(document) - {"users", "orders"}:
-        raise SeedError(f"{path}: expected an object with 'users' and 'orders' lists")
-    users = _validate(path, "users", document.get("users", []), UserRecord)
-    orders = _validate(path, "orders", document.get("orders", []), OrderRecord)
-    sections: list[tuple[str, str, list[BaseModel], list[int]]] = [
-        ("users", USERS.name, users, _in_creation_order(users)),
-        ("orders", ORDERS.name, orders, _in_creation_order(orders)),
-    ]
-    batches: list[tuple[str, list[dict[str, Any]]]] = []
-    for _, table, records, order in sections:
-        rows = []
-        for index in order:
-            record = records[index]
-            values = record.model_dump(exclude={"password"})
-            if isinstance(record, UserRecord) and record.password is not None:
-                values["password_hash"] = await hash_password(record.password, bcrypt_rounds)
-            rows.append(values)
-        batches.append((table, rows))
+    except DatasetError as error:
+        raise SeedError(f"{path}: {error}") from None
+    return {_ADAPTERS[section][0]: count for section, count in loaded.items()}
+
+
+async def _insert(path: Path, batch: list[Record], store: StoreClient, bcrypt_rounds: int) -> int:
+    """Validate one chunk of records of one section and load it in one store command."""
+    section = batch[0][0]
+    table, adapter = _ADAPTERS[section]
     try:
-        return await store.load(batches)
+        records = adapter.validate_python([raw for _, _, raw in batch])
+    except ValidationError as error:
+        first = error.errors()[0]
+        position, *where = first["loc"]
+        _, index, raw = batch[int(position)]
+        field = ".".join(str(part) for part in where) or "record"
+        raise SeedError(f"{path}: {_describe(section, index, raw)}: {field}: {first['msg']}") from None
+    rows: list[dict[str, Any]] = adapter.dump_python(records, exclude=_SECRETS)
+    for record, values in zip(records, rows, strict=True):
+        if isinstance(record, UserRecord):
+            if record.password is not None:
+                values["password_hash"] = await hash_password(record.password, bcrypt_rounds)
+            elif record.password_hash is None:
+                values["password_hash"] = LOCKED_PASSWORD_HASH
+    try:
+        loaded = await store.load([(table, rows)])
     except BatchRejected as error:
-        section, _, records, order = next(s for s in sections if s[1] == error.table)
-        original = order[error.index]
-        raw = document[section][original]
-        raise SeedError(f"{path}: {_describe(section, original, raw)}: {error.cause.message}") from None
+        _, index, raw = batch[error.index]
+        raise SeedError(f"{path}: {_describe(section, index, raw)}: {error.cause.message}") from None
+    return loaded.get(table, 0)

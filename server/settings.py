@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     queue_wait_seconds: float = Field(default=0.5, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
     jwt_secret: SecretStr | None = None
     admin_email: EmailStr | None = None
     admin_password: SecretStr | None = None
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     rate_limit_max_clients: int = Field(default=10_000, ge=1)
     forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    import_max_bytes: int = Field(default=268_435_456, ge=1)
+    jobs_keep_count: int = Field(default=100, ge=1)
+    jobs_keep_seconds: float = Field(default=3600.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     @model_validator(mode="before")

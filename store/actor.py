@@ -163,12 +163,28 @@ class StoreActor:
                 return db.insert(table, values, embed)
             case c.Load(batches):
                 return db.load(batches)
+            case c.InsertEach(table, rows):
+                return db.insert_each(table, rows)
+            case c.Begin():
+                return db.begin()
+            case c.Stage(transaction, table, rows):
+                return db.stage(transaction, table, rows)
+            case c.Commit(transaction):
+                return db.commit(transaction)
+            case c.Abort(transaction, limit):
+                return db.abort(transaction, limit)
             case c.Update(table, key, changes, if_match, embed, guard):
                 return db.update(table, key, changes, if_match, embed, guard)
             case c.Delete(table, key, cascade, if_match, embed, guard):
                 return db.delete(table, key, cascade, if_match, embed, guard)
             case c.Purge(table, predicates):
                 return db.purge(table, predicates)
+            case c.Snapshot(tables, reveal):
+                return db.snapshot(tables, reveal)
+            case c.Checkpoint():
+                return db.checkpoint()
+            case c.Rollback(mark):
+                return db.rollback(mark)
             case c.Counts():
                 return db.counts()
             case _:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from store import commands as c
 from store.actor import StoreActor
-from store.database import Page, Snapshot
+from store.database import Page, Snapshot, TableSnapshot
 from store.query import Predicate, Query
 
 
@@ -46,6 +46,24 @@ class StoreClient:
     async def load(self, batches: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> dict[str, int]:
         return cast(dict[str, int], await self.actor.call(c.Load(batches)))
 
+    async def insert_each(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+        """Insert each row that can be; return ``(index, reason)`` for those refused."""
+        return cast(list[tuple[int, str]], await self.actor.call(c.InsertEach(table, rows)))
+
+    async def begin(self) -> int:
+        """Open a transaction: rows staged in it stay invisible to everyone else until committed."""
+        return cast(int, await self.actor.call(c.Begin()))
+
+    async def stage(self, transaction: int, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        return cast(int, await self.actor.call(c.Stage(transaction, table, rows)))
+
+    async def commit(self, transaction: int) -> int:
+        return cast(int, await self.actor.call(c.Commit(transaction)))
+
+    async def abort(self, transaction: int, limit: int) -> int:
+        """Remove up to ``limit`` staged rows; return how many remain."""
+        return cast(int, await self.actor.call(c.Abort(transaction, limit)))
+
     async def update(
         self,
         table: str,
@@ -71,6 +89,18 @@ class StoreClient:
     async def purge(self, table: str, predicates: tuple[Predicate, ...]) -> int:
         """Delete every row matching ``predicates``; return how many went."""
         return cast(int, await self.actor.call(c.Purge(table, predicates)))
+
+    async def snapshot(self, tables: tuple[str, ...], reveal: bool = False) -> dict[str, TableSnapshot]:
+        """Every row of ``tables`` as of one moment, presentable outside the actor."""
+        return cast(dict[str, TableSnapshot], await self.actor.call(c.Snapshot(tables, reveal)))
+
+    async def checkpoint(self) -> dict[str, int]:
+        """A mark for :meth:`rollback`: rows inserted after it can be removed together."""
+        return cast(dict[str, int], await self.actor.call(c.Checkpoint()))
+
+    async def rollback(self, mark: Mapping[str, int]) -> int:
+        """Remove every row inserted since :meth:`checkpoint` gave ``mark``; return how many."""
+        return cast(int, await self.actor.call(c.Rollback(mark)))
 
     async def counts(self) -> dict[str, int]:
         return cast(dict[str, int], await self.actor.call(c.Counts()))

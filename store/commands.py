@@ -102,8 +102,80 @@ class Purge:
 
 
 @dataclass(frozen=True, slots=True)
+class InsertEach:
+    """Insert each row that can be; answer ``(index, reason)`` for those refused."""
+
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """Open a transaction whose rows stay invisible until committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    transaction: int
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    transaction: int
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """Remove up to ``limit`` of a transaction's rows; answer how many remain."""
+
+    transaction: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every row of ``tables`` as of one moment (for exports)."""
+
+    tables: tuple[str, ...]
+    reveal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A mark (each table's next insertion number) to roll back to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """Remove every row inserted since ``mark`` (a bulk load that failed part-way)."""
+
+    mark: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Rows per table."""
 
 
-Command = Get | Find | Children | Parent | Insert | Load | Update | Delete | Purge | Counts
+Command = (
+    Get
+    | Find
+    | Children
+    | Parent
+    | Insert
+    | Load
+    | InsertEach
+    | Begin
+    | Stage
+    | Commit
+    | Abort
+    | Update
+    | Delete
+    | Purge
+    | Snapshot
+    | Checkpoint
+    | Rollback
+    | Counts
+)

@@ -10,6 +10,7 @@ removes the whole tree of dependants in the same call. Results are
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,25 @@ class Page:
     per_page: int
 
 
+class TableSnapshot:
+    """The rows of one table at one moment. Rows are immutable, so this stays consistent while writes go on."""
+
+    __slots__ = ("_reveal", "_table", "name", "rows")
+
+    def __init__(self, name: str, rows: list[Row], table: Table, reveal: bool) -> None:
+        self.name = name
+        self.rows = rows
+        self._table = table
+        self._reveal = reveal
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def present(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """Rows ``start:stop`` as JSON-ready data (codecs only read the immutable rows)."""
+        return [self._table.present(row, self._reveal) for row in self.rows[start:stop]]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -71,6 +91,8 @@ class Database:
         self._clock = clock
         self._last_now = 0
         self.accepting_growth = True
+        self._transactions: dict[int, list[tuple[Table, Any]]] = {}
+        self._last_transaction = 0
 
     def table(self, name: str) -> Table:
         try:
@@ -123,6 +145,37 @@ class Database:
     def counts(self) -> dict[str, int]:
         return {name: len(table) for name, table in self.tables.items()}
 
+    def checkpoint(self) -> dict[str, int]:
+        """A mark to :meth:`rollback` to: each table's next insertion number."""
+        return {name: table.next_seq for name, table in self.tables.items()}
+
+    def rollback(self, mark: Mapping[str, int]) -> int:
+        """Remove every row inserted since :meth:`checkpoint` gave ``mark``, newest first; return how many.
+
+        For a bulk load spread over many commands that nothing else writes to
+        meanwhile (the seed file, at start-up): it costs nothing per row while
+        loading, unlike a transaction, and undoes the earlier chunks if a later
+        one fails. Rows inserted since the mark go whatever references them.
+        """
+        removed = 0
+        for table in reversed(self.tables.values()):
+            newest = list(itertools.takewhile(_newer_than(mark.get(table.name, 0)), reversed(table.rows.values())))
+            for row in newest:
+                table.staged.pop(row[table.pk_position], None)
+                table.remove(row)
+            removed += len(newest)
+            table.sweep_pools()
+        return removed
+
+    def snapshot(self, table_names: Sequence[str], reveal: bool = False) -> dict[str, TableSnapshot]:
+        """Every row of these tables as of this moment; presenting them can happen outside the actor."""
+        snapshots: dict[str, TableSnapshot] = {}
+        for name in table_names:
+            table = self.table(name)
+            rows = [row for row in table.rows.values() if table.is_visible(row)]
+            snapshots[name] = TableSnapshot(name, rows, table, reveal)
+        return snapshots
+
     # -- writes --------------------------------------------------------------
 
     def insert(self, table_name: str, values: Values, embed: Sequence[str] = ()) -> Snapshot:
@@ -157,6 +210,80 @@ class Database:
         for table, _ in applied:
             loaded[table.name] = loaded.get(table.name, 0) + 1
         return loaded
+
+    def insert_each(self, table_name: str, rows: Sequence[Values]) -> list[tuple[int, str]]:
+        """Insert each row that can be; return ``(index, reason)`` for each one refused."""
+        table = self.table(table_name)
+        now = self._now()
+        refused: list[tuple[int, str]] = []
+        for index, values in enumerate(rows):
+            try:
+                row = self._prepare_insert(table, values, now)
+            except InsufficientStorage:
+                raise
+            except StoreError as error:
+                refused.append((index, error.message))
+                continue
+            table.add(row)
+        return refused
+
+    # -- staged transactions: applied in slices, visible all at once -----------
+
+    def begin(self) -> int:
+        """Open a transaction whose rows stay invisible to everyone else until :meth:`commit`."""
+        self._last_transaction += 1
+        self._transactions[self._last_transaction] = []
+        return self._last_transaction
+
+    def stage(self, transaction: int, table_name: str, rows: Sequence[Values]) -> int:
+        """Add ``rows`` to the transaction (all of them or, raising ``BatchRejected``, none)."""
+        staged = self._open(transaction)
+        table = self.table(table_name)
+        now = self._now()
+        added: list[Row] = []
+        try:
+            for index, values in enumerate(rows):
+                try:
+                    row = self._prepare_insert(table, values, now, transaction)
+                except InsufficientStorage:
+                    raise
+                except StoreError as error:
+                    raise BatchRejected(table_name, index, error) from None
+                table.add(row)
+                table.staged[row[table.pk_position]] = transaction
+                added.append(row)
+        except Exception:
+            for row in reversed(added):
+                del table.staged[row[table.pk_position]]
+                table.remove(row)
+            raise
+        staged.extend((table, row[table.pk_position]) for row in added)
+        return len(added)
+
+    def commit(self, transaction: int) -> int:
+        """Make every row of the transaction visible, at once."""
+        staged = self._open(transaction)
+        for table, key in staged:
+            del table.staged[key]
+        del self._transactions[transaction]
+        return len(staged)
+
+    def abort(self, transaction: int, limit: int) -> int:
+        """Remove up to ``limit`` of the transaction's rows; return how many remain (0: it is gone)."""
+        staged = self._open(transaction)
+        for _ in range(min(limit, len(staged))):
+            table, key = staged.pop()
+            del table.staged[key]
+            table.remove(table.rows[key])
+        if not staged:
+            del self._transactions[transaction]
+        return len(staged)
+
+    def _open(self, transaction: int) -> list[tuple[Table, Any]]:
+        try:
+            return self._transactions[transaction]
+        except KeyError:
+            raise NotFound("transaction", transaction) from None
 
     def update(
         self,
@@ -215,7 +342,7 @@ class Database:
         except (ValueError, TypeError):
             raise NotFound(table.name, key) from None
         row = table.rows.get(encoded)
-        if row is None or (guard and not q.matches(table, row, guard)):
+        if row is None or encoded in table.staged or (guard and not q.matches(table, row, guard)):
             raise NotFound(table.name, key)
         return row
 
@@ -227,25 +354,44 @@ class Database:
             dependant_table.remove(dependant)
         return len(doomed)
 
-    def _prepare_insert(self, table: Table, values: Values, now: int) -> Row:
+    def _prepare_insert(self, table: Table, values: Values, now: int, transaction: int | None = None) -> Row:
         if not self.accepting_growth:
             raise InsufficientStorage
         encoded = table.encode(values)
-        for column in table.columns:
-            if column.auto is not None and encoded.get(column.name) is None:
-                encoded[column.name] = now
+        for name in table.auto_columns:
+            if encoded.get(name) is None:
+                encoded[name] = now
+        self._share_references(table, encoded)
         row = table.new_row(encoded)
         table.check_unique(row)
-        self._check_references(table, row)
+        self._check_references(table, row, transaction=transaction)
         return row
 
-    def _check_references(self, table: Table, row: Row, only: Iterable[str] | None = None) -> None:
+    def _share_references(self, table: Table, encoded: dict[str, Any]) -> None:
+        """Make each foreign key hold the referenced row's own key object rather than an equal copy.
+
+        An order's ``user_id`` then costs a pointer, not another 128-bit integer.
+        """
+        for fk in table.spec.foreign_keys:
+            value = encoded.get(fk.field)
+            if value is not None:
+                target = self.tables[fk.target]
+                referenced = target.rows.get(value)
+                if referenced is not None:
+                    encoded[fk.field] = referenced[target.pk_position]
+
+    def _check_references(
+        self, table: Table, row: Row, only: Iterable[str] | None = None, transaction: int | None = None
+    ) -> None:
         fields = None if only is None else set(only)
         for fk in table.spec.foreign_keys:
             if fields is not None and fk.field not in fields:
                 continue
             value = table.value(row, fk.field)
-            if value is not None and value not in self.tables[fk.target].rows:
+            target = self.tables[fk.target]
+            # A row staged by an open transaction exists only for that transaction.
+            missing = value not in target.rows or target.staged.get(value, transaction) != transaction
+            if value is not None and missing:
                 present = table.codecs[fk.field].present(value)
                 raise MissingReference(table.name, fk.field, fk.target, present)
 
@@ -258,9 +404,11 @@ class Database:
             return
         doomed[table.name, key] = (table, row)
         for child, fk in self.referrers[table.name]:
-            keys = child.lookup(fk.field, key) or set()
+            keys = child.lookup(fk.field, key) or ()
             if not keys:
                 continue
+            if child.staged and any(dependant in child.staged for dependant in keys):
+                raise Conflict(table.name, None, f"{table.name} is referenced by an import in progress")
             if not cascade and not fk.cascade:
                 noun = child.name if len(keys) == 1 else f"{child.name}s"
                 raise Conflict(
@@ -298,3 +446,7 @@ class Database:
 
     def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:
         return Snapshot(self._present(table, row, embed), self._tag(table, row, embed))
+
+
+def _newer_than(seq: int) -> Callable[[Row], bool]:
+    return lambda row: bool(row[0] >= seq)

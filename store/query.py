@@ -3,19 +3,20 @@
 A :class:`Query` is plain data, built outside the actor (see
 :mod:`store.querylang`). :func:`run` plans it against a :class:`Table`: an
 equality (or ``in``) on an indexed column narrows the candidates to that
-index's buckets instead of scanning; when the only filter is such an index
-lookup and the order is the table's insertion order, it walks rows in order and
-stops once the page is full, taking the total from the index. Sorting is
+index's buckets instead of scanning. Buckets are kept in insertion order, so
+when the only filter is such an index lookup and the order is the table's
+insertion order, the page is a slice of the bucket (or of a few buckets merged)
+and the total is the buckets' size: no row outside the page is looked at. Sorting is
 stable, nulls last in both directions, ties broken by insertion order.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Literal
 
 import orjson
@@ -77,25 +78,27 @@ def run(table: Table, query: Query) -> Result:
     )
 
     end = offset + limit
-    if indexed is None and not rest and insertion_order:
+    # While an import is staged, its rows sit in the table unseen: the shortcuts below would count them.
+    shortcuts = not table.staged
+    if shortcuts and indexed is None and not rest and insertion_order:
         page = list(islice(table.rows.values(), offset, end))
         examined = min(len(table), end)
         table.rows_examined += examined
         return Result(page, len(table), examined)
-    if indexed is not None and not rest and insertion_order and _walk_is_cheaper(len(table), len(indexed), end):
-        return _walk(table, indexed, offset, limit)
+    if shortcuts and indexed is not None and not rest and insertion_order:
+        return _walk(table, indexed, offset, end)
 
     if indexed is None:
         candidates: Iterable[Row] = table.rows.values()
         examined = len(table)
-        in_seq_order = True
     else:
-        candidates = [table.rows[key] for key in indexed]
-        examined = len(indexed)
-        in_seq_order = False
+        rows = table.rows
+        found = [rows[key] for key in chain.from_iterable(indexed.buckets)]
+        if len(indexed.buckets) > 1:
+            found.sort(key=_seq)
+        candidates = found
+        examined = indexed.total
     matches = _filter(table, candidates, rest)
-    if not in_seq_order:
-        matches.sort(key=_seq)
     table.rows_examined += examined
     page = _order(table, matches, sort, end)[offset:end]
     return Result(page, len(matches), examined)
@@ -106,66 +109,67 @@ def select(table: Table, predicates: tuple[Predicate, ...]) -> list[Row]:
     indexed, rest = _choose_index(table, predicates)
     if indexed is None:
         return _filter(table, table.rows.values(), rest)
-    return _filter(table, table.rows_in_order(indexed), rest)
+    return _filter(table, table.rows_in_order(chain.from_iterable(indexed.buckets)), rest)
 
 
 def matches(table: Table, row: Row, predicates: Iterable[Predicate]) -> bool:
     return all(_test(table, row, predicate) for predicate in predicates)
 
 
-def _choose_index(table: Table, predicates: tuple[Predicate, ...]) -> tuple[set[Any] | None, tuple[Predicate, ...]]:
-    """The smallest set of keys an index gives for one predicate, and the predicates left."""
-    best: set[Any] | None = None
+@dataclass(frozen=True, slots=True)
+class _IndexHit:
+    """What an index answered for one predicate: buckets of keys, each in insertion order, disjoint."""
+
+    buckets: tuple[Sequence[Any], ...]
+    total: int
+
+
+def _choose_index(table: Table, predicates: tuple[Predicate, ...]) -> tuple[_IndexHit | None, tuple[Predicate, ...]]:
+    """The smallest answer an index gives for one predicate, and the predicates left."""
+    best: _IndexHit | None = None
     best_predicate: Predicate | None = None
     for predicate in predicates:
         if len(predicate.path) != 1 or predicate.op not in ("eq", "in"):
             continue
-        keys = _index_keys(table, predicate)
-        if keys is not None and (best is None or len(keys) < len(best)):
-            best, best_predicate = keys, predicate
+        hit = _index_keys(table, predicate)
+        if hit is not None and (best is None or hit.total < best.total):
+            best, best_predicate = hit, predicate
     rest = tuple(p for p in predicates if p is not best_predicate)
     return best, rest
 
 
-def _index_keys(table: Table, predicate: Predicate) -> set[Any] | None:
+def _index_keys(table: Table, predicate: Predicate) -> _IndexHit | None:
     column = predicate.path[0]
-    if predicate.op == "eq":
-        return None if predicate.value is None else table.lookup(column, predicate.value)
-    union: set[Any] = set()
-    for value in predicate.value:
+    values = (predicate.value,) if predicate.op == "eq" else predicate.value
+    folded = column in table.folded
+    buckets: dict[Any, Sequence[Any]] = {}
+    for value in values:
         found = None if value is None else table.lookup(column, value)
         if found is None:
             return None
-        union |= found
-    return union
+        if found:
+            # ``in`` may name one value twice, or two that fold alike: each bucket counts once.
+            buckets[fold(value) if folded else value] = found
+    return _IndexHit(tuple(buckets.values()), sum(len(bucket) for bucket in buckets.values()))
 
 
-def _walk_is_cheaper(rows: int, matching: int, end: int) -> bool:
-    """Walking the table until ``end`` matches beats materialising and sorting the bucket."""
-    if matching == 0:
-        return False
-    expected_walk = end * rows / matching
-    return expected_walk < matching * 4
-
-
-def _walk(table: Table, keys: set[Any], offset: int, limit: int) -> Result:
-    page: list[Row] = []
-    seen = examined = 0
-    end = offset + limit
-    pk = table.pk_position
-    for row in table.rows.values():
-        if seen >= end:
-            break
-        examined += 1
-        if row[pk] in keys:
-            if seen >= offset:
-                page.append(row)
-            seen += 1
+def _walk(table: Table, indexed: _IndexHit, offset: int, end: int) -> Result:
+    """One page of index hits in insertion order: a slice of a bucket, or of buckets merged by ``seq``."""
+    rows = table.rows
+    if len(indexed.buckets) == 1:
+        keys: Iterable[Any] = indexed.buckets[0][offset:end]
+    else:
+        merged = heapq.merge(*indexed.buckets, key=lambda key: rows[key][0])
+        keys = islice(merged, offset, end)
+    page = [rows[key] for key in keys]
+    examined = len(page)
     table.rows_examined += examined
-    return Result(page, len(keys), examined)
+    return Result(page, indexed.total, examined)
 
 
 def _filter(table: Table, rows: Iterable[Row], predicates: tuple[Predicate, ...]) -> list[Row]:
+    if table.staged:
+        rows = [row for row in rows if table.is_visible(row)]
     if not predicates:
         return list(rows)
     tests = [_compile(table, predicate) for predicate in predicates]

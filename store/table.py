@@ -7,23 +7,37 @@ Rows are immutable; a write replaces the tuple, so a row handed to a reader is
 a consistent snapshot. The table keeps its unique and secondary indexes in
 step with every add, replace and remove; integrity across tables (foreign
 keys) is the database's job.
+
+Rows are kept small, because a table may hold millions of them: repeated
+strings and JSON values are shared through a :class:`~store.pool.Pool`, equal
+integers within one row (a creation time repeated as an update time) are one
+object, and index buckets are plain lists of primary keys — the very objects
+the rows hold — kept in insertion order, so a bucket is also a ready-made
+ordering and costs eight bytes per entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from store.codecs import Codec, codec_for
 from store.errors import Conflict, InvalidValue
-from store.schema import Column, TableSpec
+from store.pool import Pool
+from store.schema import Column, Kind, TableSpec
 
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
+_LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
 
 
 def fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
+    """The case-insensitive key of ``value``; the value itself when folding changes nothing."""
+    if isinstance(value, str):
+        folded = value.casefold()
+        return value if folded == value else folded
+    return value
 
 
 class Table:
@@ -37,13 +51,32 @@ class Table:
         self.position: dict[str, int] = {c.name: i + ROW_HEADER for i, c in enumerate(spec.columns)}
         self.pk_position = self.position[spec.primary_key]
         self.rows: dict[Any, Row] = {}
+        self.staged: dict[Any, int] = {}
+        """Primary keys of rows an open transaction added (-> its number): in the table, seen by no one else."""
         self.unique: dict[str, dict[Any, Any]] = {c.name: {} for c in spec.columns if c.unique}
         indexed = {c.name for c in spec.columns if c.indexed} | {fk.field for fk in spec.foreign_keys}
-        self.indexes: dict[str, dict[Any, set[Any]]] = {name: {} for name in sorted(indexed)}
+        self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
+        """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
+        self.pools: dict[str, Pool] = {
+            c.name: Pool()
+            for c in spec.columns
+            if c.kind in (Kind.STR, Kind.JSON) and not c.unique and c.name != spec.primary_key
+        }
         self.every_column = tuple((c.name, self.position[c.name], self.codecs[c.name].present) for c in spec.columns)
         self.visible = tuple(entry for entry, c in zip(self.every_column, spec.columns, strict=True) if not c.hidden)
         self.default_position = self.position[spec.default_sort]
+        self._unique_keys = tuple((name, self.position[name], name in self.folded) for name in self.unique)
+        self._index_keys = tuple((name, self.position[name], name in self.folded) for name in self.indexes)
+        self._layout = tuple((c.name, c.nullable) for c in spec.columns)
+        self.auto_columns = tuple(c.name for c in spec.columns if c.auto is not None)
+        """Columns the store fills in (with the time) when a new row leaves them out."""
+        self._encoders = {
+            c.name: (self.codecs[c.name].encode, self.pools.get(c.name), c.auto is not None, c.nullable)
+            for c in spec.columns
+        }
+        # Integer columns wide enough not to be CPython's shared small ints: equal values in one row share one object.
+        self._wide_ints = tuple(self.position[c.name] for c in spec.columns if c.kind in (Kind.DATETIME, Kind.INT))
         # True while rows were inserted in default-sort order; lets a query walk
         # the insertion order instead of sorting.
         self.in_default_order = True
@@ -52,43 +85,53 @@ class Table:
         self.rows_examined = 0
 
     def __len__(self) -> int:
-        return len(self.rows)
+        """Rows everyone can see (staged rows are not counted)."""
+        return len(self.rows) - len(self.staged)
+
+    @property
+    def next_seq(self) -> int:
+        """The ``seq`` the next new row gets: rows numbered from here on are newer than now."""
+        return self._next_seq
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Encode ``values`` column by column; unknown names are refused."""
         encoded: dict[str, Any] = {}
+        encoders = self._encoders
         for name, value in values.items():
-            codec = self.codecs.get(name)
-            if codec is None:
+            encoder = encoders.get(name)
+            if encoder is None:
                 raise InvalidValue(self.name, name, "no such column")
+            encode, pool, auto, nullable = encoder
             if value is None:
-                if codec.column.auto is not None:
+                if auto:
                     continue
-                if not codec.column.nullable:
+                if not nullable:
                     raise InvalidValue(self.name, name, "may not be null")
                 encoded[name] = None
                 continue
             try:
-                encoded[name] = codec.encode(value)
+                value = encode(value)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise InvalidValue(self.name, name, str(exc)) from None
+            encoded[name] = value if pool is None else pool.share(value)
         return encoded
 
     def new_row(self, encoded: Mapping[str, Any]) -> Row:
         values: list[Any] = [self._next_seq, 1]
-        for column in self.columns:
-            value = encoded.get(column.name)
-            if value is None and not column.nullable:
-                raise InvalidValue(self.name, column.name, "is required")
+        get = encoded.get
+        for name, nullable in self._layout:
+            value = get(name)
+            if value is None and not nullable:
+                raise InvalidValue(self.name, name, "is required")
             values.append(value)
-        return tuple(values)
+        return self._share_equal_ints(values)
 
     def changed_row(self, row: Row, encoded: Mapping[str, Any]) -> Row:
         values = list(row)
         values[1] = row[1] + 1
         for name, value in encoded.items():
             values[self.position[name]] = value
-        return tuple(values)
+        return self._share_equal_ints(values)
 
     def check_unique(self, row: Row, previous: Row | None = None) -> None:
         """Raise :class:`Conflict` if ``row`` would duplicate a key held by another row."""
@@ -99,42 +142,50 @@ class Table:
                 self.spec.primary_key,
                 f"{self.name} {self.codecs[self.spec.primary_key].present(pk)} already exists",
             )
-        for name, index in self.unique.items():
-            key = self._key(name, row)
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
             if key is None:
                 continue
-            holder = index.get(key)
+            holder = self.unique[name].get(key)
             if holder is not None and holder != pk:
                 raise Conflict(self.name, name, f"a {self.name} with this {name} already exists")
 
     def add(self, row: Row) -> None:
         pk = row[self.pk_position]
         self.rows[pk] = row
-        self._next_seq = max(self._next_seq, row[0] + 1)
+        seq = row[0]
+        if seq >= self._next_seq:
+            self._next_seq = seq + 1
         default = row[self.default_position]
-        if len(self.rows) > 1 and (default is None or self._last_default is None or default < self._last_default):
-            self.in_default_order = False
+        if self.in_default_order and len(self.rows) > 1:
+            last = self._last_default
+            if default is None or last is None or default < last:
+                self.in_default_order = False
         self._last_default = default
-        for name, index in self.unique.items():
-            key = self._key(name, row)
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
             if key is not None:
-                index[key] = pk
-        for name, buckets in self.indexes.items():
-            buckets.setdefault(self._key(name, row), set()).add(pk)
+                self.unique[name][key] = pk
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            bucket = self.indexes[name].get(key)
+            if bucket is None:
+                self.indexes[name][key] = [pk]
+            elif self.rows[bucket[-1]][0] < seq:
+                bucket.append(pk)
+            else:  # re-adding an older row (undoing a delete): keep the bucket in seq order
+                insort(bucket, pk, key=self._seq_of)
 
     def remove(self, row: Row) -> None:
         pk = row[self.pk_position]
-        del self.rows[pk]
-        for name, index in self.unique.items():
-            key = self._key(name, row)
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
             if key is not None:
-                index.pop(key, None)
-        for name, buckets in self.indexes.items():
-            value = self._key(name, row)
-            bucket = buckets[value]
-            bucket.discard(pk)
-            if not bucket:
-                del buckets[value]
+                self.unique[name].pop(key, None)
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            self._unbucket(self.indexes[name], key, pk, row[0])
+        del self.rows[pk]
         if not self.rows:
             self.in_default_order = True
             self._last_default = None
@@ -142,36 +193,47 @@ class Table:
     def replace(self, old: Row, new: Row) -> None:
         pk = old[self.pk_position]
         self.rows[pk] = new
-        for name, index in self.unique.items():
-            old_key, new_key = self._key(name, old), self._key(name, new)
+        for name, position, folded in self._unique_keys:
+            old_key = fold(old[position]) if folded else old[position]
+            new_key = fold(new[position]) if folded else new[position]
             if old_key != new_key:
                 if old_key is not None:
-                    index.pop(old_key, None)
+                    self.unique[name].pop(old_key, None)
                 if new_key is not None:
-                    index[new_key] = pk
+                    self.unique[name][new_key] = pk
         if old[self.default_position] != new[self.default_position]:
             self.in_default_order = False
-        for name, buckets in self.indexes.items():
-            old_value, new_value = self._key(name, old), self._key(name, new)
-            if old_value != new_value:
-                bucket = buckets[old_value]
-                bucket.discard(pk)
-                if not bucket:
-                    del buckets[old_value]
-                buckets.setdefault(new_value, set()).add(pk)
+        for name, position, folded in self._index_keys:
+            old_key = fold(old[position]) if folded else old[position]
+            new_key = fold(new[position]) if folded else new[position]
+            if old_key != new_key:
+                buckets = self.indexes[name]
+                self._unbucket(buckets, old_key, pk, old[0])
+                bucket = buckets.get(new_key)
+                if bucket is None:
+                    buckets[new_key] = [pk]
+                else:
+                    insort(bucket, pk, key=self._seq_of)
 
-    def lookup(self, name: str, value: Any) -> set[Any] | None:
-        """Primary keys whose ``name`` equals ``value``, if an index answers that."""
+    def is_visible(self, row: Row) -> bool:
+        """False for a row an open transaction staged."""
+        return row[self.pk_position] not in self.staged
+
+    def lookup(self, name: str, value: Any) -> Sequence[Any] | None:
+        """Primary keys whose ``name`` equals ``value``, in insertion order, if an index answers that.
+
+        The answer may be the index's own bucket: read it, never change it.
+        """
         if name == self.spec.primary_key:
-            return {value} if value in self.rows else set()
+            return (value,) if value in self.rows else ()
         key = fold(value) if name in self.folded else value
         unique = self.unique.get(name)
         if unique is not None:
             holder = unique.get(key)
-            return set() if holder is None else {holder}
+            return () if holder is None else (holder,)
         buckets = self.indexes.get(name)
         if buckets is not None:
-            return buckets.get(key, set())
+            return buckets.get(key, ())
         return None
 
     def present(self, row: Row, reveal: bool = False) -> dict[str, Any]:
@@ -193,9 +255,34 @@ class Table:
         found.sort(key=_seq)
         return found
 
-    def _key(self, name: str, row: Row) -> Any:
-        value = row[self.position[name]]
-        return fold(value) if name in self.folded else value
+    def sweep_pools(self) -> int:
+        """Let every pool forget the values no row holds any more; return how many went."""
+        return sum(pool.sweep() for pool in self.pools.values())
+
+    def _share_equal_ints(self, values: list[Any]) -> Row:
+        """``values`` as a row, equal integers in it (a timestamp written twice) made one object."""
+        seen: dict[Any, Any] = {}
+        for position in self._wide_ints:
+            value = values[position]
+            if value is not None:
+                values[position] = seen.setdefault(value, value)
+        return tuple(values)
+
+    def _seq_of(self, pk: Any) -> int:
+        return self.rows[pk][0]  # type: ignore[no-any-return]
+
+    def _unbucket(self, buckets: dict[Any, list[Any]], key: Any, pk: Any, seq: int) -> None:
+        bucket = buckets[key]
+        if len(bucket) > _LINEAR_SEARCH:
+            at = bisect_left(bucket, seq, key=self._seq_of)
+            if at < len(bucket) and bucket[at] == pk:
+                del bucket[at]
+            else:  # pragma: no cover - only if two rows ever shared a seq
+                bucket.remove(pk)
+        else:
+            bucket.remove(pk)
+        if not bucket:
+            del buckets[key]
 
 
 def _seq(row: Row) -> int:

@@ -59,9 +59,12 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
-        verdict = await self.limiter.check(self._client_key(scope))
-        if verdict.allowed and scope["path"] == LOGIN_PATH:
-            login = await self.login_limiter.check(f"addr:{self._address(scope)}")
+        login_attempt = scope["path"] == LOGIN_PATH
+        address_key = f"addr:{self._address(scope)}"
+        # A login counts against the address even when it carries someone's token.
+        verdict = await self.limiter.check(address_key if login_attempt else self._client_key(scope))
+        if verdict.allowed and login_attempt:
+            login = await self.login_limiter.check(address_key)
             if not login.allowed:
                 verdict = login
         if not verdict.allowed:

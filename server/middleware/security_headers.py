@@ -2,6 +2,14 @@
 
 The content security policy allows only this origin's own scripts, styles and
 images (the API docs serve their assets locally), and no framing at all.
+Swagger UI (``/docs``) renders under it as it is. ReDoc (``/redoc``) cannot:
+its bundle injects two ``<style>`` elements (an empty one that
+styled-components fills through the CSSOM, and perfect-scrollbar's fixed CSS)
+and runs its search in a Web Worker built from a ``blob:`` URL. So that one
+page sets its own policy (``server.docs.REDOC_CONTENT_SECURITY_POLICY``: those
+two stylesheets by hash, and ``blob:`` workers, which only our own scripts can
+mint), which is kept here rather than joined by a second, stricter one —
+browsers enforce every policy a response carries.
 """
 
 from __future__ import annotations
@@ -35,7 +43,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                # Not doubled where a handler has already set one (the 500 handler sets them all).
+                message["headers"] = [*headers, *(header for header in HEADERS if header[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

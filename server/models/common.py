@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -16,22 +17,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _depth(value: Any) -> int:
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Whether ``value`` nests more than ``levels`` objects and arrays; never looks further down than that."""
+    if not isinstance(value, dict | list):
+        return False
+    if levels == 0:
+        return True
+    items = value.values() if isinstance(value, dict) else value
+    return any(_deeper_than(item, levels - 1) for item in items)
+
+
+def _finite(value: Any) -> bool:
     if isinstance(value, dict):
-        return 1 + max((_depth(item) for item in value.values()), default=0)
+        return all(_finite(item) for item in value.values())
     if isinstance(value, list):
-        return 1 + max((_depth(item) for item in value), default=0)
-    return 0
+        return all(_finite(item) for item in value)
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _check_depth(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and _depth(value) > MAX_METADATA_DEPTH:
+    if value is not None and _deeper_than(value, MAX_METADATA_DEPTH):
         raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
+    if value is not None and not _finite(value):
+        # JSON has no NaN or Infinity; stored, they would silently come back as null.
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
     return value
 
 
 Metadata = Annotated[dict[str, Any] | None, AfterValidator(_check_depth)]
-"""Free JSON object; the object is level 1, every nested object or array one more, at most 8."""
+"""Free JSON object with finite numbers; the object is level 1, every nested object or array one more, at most 8."""
 
 
 def _check_utc_range(value: datetime) -> datetime:

@@ -32,7 +32,9 @@ class ShippingAddress(InputModel):
 
 
 ProductName = Annotated[str, PydanticField(min_length=1, max_length=200)]
-Quantity = Annotated[int, PydanticField(gt=0)]
+MAX_QUANTITY = 2**63 - 1
+"""A signed 64-bit integer: larger whole numbers cannot be written back as JSON."""
+Quantity = Annotated[int, PydanticField(gt=0, le=MAX_QUANTITY)]
 Money = Annotated[Decimal, PydanticField(gt=0, decimal_places=2, max_digits=14)]
 
 

@@ -21,7 +21,7 @@ from server.security.auth import CurrentUser, TokensDep, unauthorized
 from server.security.passwords import verify_password
 from server.security.tokens import InvalidToken, RefreshToken, new_refresh_token, parse_refresh_token
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
-from store import NotFound, Predicate
+from store import MissingReference, NotFound, Predicate
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -37,24 +37,38 @@ async def _login_fields(request: Request) -> LoginRequest:
     """JSON ``{email, password}`` or the OAuth2 password form (``username``, ``password``)."""
     raw = await request.body()
     try:
-        if request.headers.get("content-type", "").split(";")[0].strip() == FORM:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == FORM:
             form = {key: values[0] for key, values in parse_qs(raw.decode(), keep_blank_values=True).items()}
-            return LoginRequest(email=form.get("username", form.get("email", "")), password=form.get("password", ""))
+            fields = {"email": form.get("username", form.get("email")), "password": form.get("password")}
+            # A missing field is a validation error, as in JSON, not an attempt with an empty value.
+            return LoginRequest.model_validate({name: value for name, value in fields.items() if value is not None})
         return LoginRequest.model_validate(orjson.loads(raw))
     except (orjson.JSONDecodeError, UnicodeDecodeError):
         raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON or form data") from None
     except ValidationError as error:
-        details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+        details = [{"field": ".".join(("body", *map(str, e["loc"]))), "message": e["msg"]} for e in error.errors()]
         raise APIError(422, "VALIDATION_ERROR", "request validation failed", details) from None
 
 
-async def _start_session(store: StoreDep, settings: SettingsDep, tokens: TokensDep, user: dict[str, Any]) -> Response:
+async def _start_session(
+    store: StoreDep, settings: SettingsDep, tokens: TokensDep, user: dict[str, Any], checked_hash: str
+) -> Response:
+    """Open a session for ``user``, whose password was just checked against ``checked_hash``."""
     session_id = uuid.uuid4()
     refresh = new_refresh_token(session_id)
     expires = utc_now() + timedelta(days=settings.refresh_token_days)
     values = {"id": session_id, "user_id": user["id"], "refresh_hash": refresh.digest, "refresh_expires_at": expires}
-    await store.insert(SESSIONS.name, values)
-    return _token_response(tokens, user, refresh)
+    try:
+        await store.insert(SESSIONS.name, values)
+        # bcrypt ran in a thread: the password may have changed (revoking every session) or the user gone
+        # since. Looking after the insert means either that revocation or this check catches the session.
+        current = await store.get(USERS.name, uuid.UUID(user["id"]), reveal=True)
+    except (MissingReference, NotFound):
+        raise _bad_credentials() from None
+    if current.data["password_hash"] != checked_hash:
+        await _revoke_quietly(store, session_id)
+        raise _bad_credentials()
+    return _token_response(tokens, current.data, refresh)
 
 
 def _token_response(tokens: TokensDep, user: dict[str, Any], refresh: RefreshToken) -> Response:
@@ -87,8 +101,7 @@ async def login(request: Request, store: StoreDep, settings: SettingsDep, tokens
         raise _bad_credentials()
     expired = [("user_id", user["id"]), ("refresh_expires_at__lt", utc_now().isoformat())]
     await store.purge(SESSIONS.name, SESSION_QUERIES.parse(expired, None).predicates)
-    user.pop("password_hash")
-    return await _start_session(store, settings, tokens, user)
+    return await _start_session(store, settings, tokens, user, hashed)
 
 
 @router.post("/refresh", response_model=Envelope[TokenPair])

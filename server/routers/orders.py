@@ -61,6 +61,7 @@ async def update_order(
     """Change some of an order's fields; only admins may move it to another user."""
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "user_id" in changes and changes["user_id"] != caller.id and not caller.is_admin:
+        await store.get(TABLE, order_id, guard=owned_by(caller))  # someone else's order is still a 404
         raise forbidden("only an admin may change an order's user")
     snapshot = await store.update(TABLE, order_id, changes, tags, EMBED, guard=owned_by(caller))
     return single(request, snapshot)

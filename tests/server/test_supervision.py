@@ -68,4 +68,6 @@ async def test_a_command_that_kills_the_actor_gets_500_and_the_next_request_succ
     assert after.status_code == 200
     assert after.json()["data"] == user
     assert app.state.supervisor.restarts == 1
+    scraped = (await client.get("http://testserver/metrics")).text
+    assert "store_actor_restarts_total 1.0" in scraped
     assert (await client.get("/ready")).status_code == 200

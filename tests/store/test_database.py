@@ -278,7 +278,7 @@ def test_email_is_reusable_after_delete_or_after_its_holder_changes_it(db: Datab
     third = rows.parent(email="Ada@Example.com")
     with pytest.raises(Conflict):
         rows.parent(email="ada.LOVELACE@example.com")
-    assert db.table("parent").lookup("email", "ada@example.com") == {uid_int(third["id"])}
+    assert db.table("parent").lookup("email", "ada@example.com") == (uid_int(third["id"]),)
     assert_indexes_consistent(db)
 
 

@@ -1,0 +1,1 @@
+"""Background jobs: bulk import and export that run beside ordinary requests."""

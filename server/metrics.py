@@ -1,0 +1,185 @@
+"""Prometheus metrics: one registry per application, and ``GET /metrics`` to read it.
+
+:class:`Metrics` owns a ``CollectorRegistry`` of its own (``app.state.metrics``,
+never the library's global one, so many apps in one process do not collide)
+and every metric memdb exports: HTTP requests by method, route template and
+status, and their latency; the store's mailbox depth and capacity, commands by
+type and outcome with the time each waited in the mailbox and ran (fed by the
+actor's observer callback), rows per table (read from the database when
+scraped), actor restarts; rate-limited and unauthorised answers; the process's
+own figures (resident memory among them) beside the configured memory limit.
+Labels stay bounded: the route is the matched route's template (a path nobody
+serves is ``<unmatched>``, an answer given before routing ``<other>``), an unknown method is ``OTHER``, commands are the
+store's command classes. ``/metrics`` sits at the root, outside ``/api/v1`` and
+the OpenAPI schema, answers in the Prometheus text format, is not rate limited
+and is never cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import Scope
+
+from store.actor import StoreActor
+
+UNMATCHED = "<unmatched>"
+OTHER_METHOD = "OTHER"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+STORE_BUCKETS = (0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+"""Seconds: store commands take microseconds, so the default HTTP buckets would put all of them in the first."""
+
+
+class StoreCollector(Collector):
+    """Mailbox depth and capacity and rows per table, read from the actor at each scrape."""
+
+    def __init__(self) -> None:
+        self.actor: StoreActor | None = None
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families(None)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        return self._families(self.actor)
+
+    @staticmethod
+    def _families(actor: StoreActor | None) -> list[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("store_queue_depth", "Commands waiting in the store's mailbox.")
+        capacity = GaugeMetricFamily("store_queue_capacity", "Commands the store's mailbox holds at most.")
+        rows = GaugeMetricFamily("store_rows", "Rows in each table of the store.", labels=["table"])
+        if actor is not None:
+            depth.add_metric([], actor.depth)
+            capacity.add_metric([], actor.capacity)
+            # A plain read of a dict on the event loop's thread: the actor is never mid-command here.
+            for table, count in sorted(actor.database.counts().items()):
+                rows.add_metric([table], count)
+        return [depth, capacity, rows]
+
+
+class Metrics:
+    """Every metric of one application, in its own registry."""
+
+    def __init__(self, memory_limit_bytes: int) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        self._store = StoreCollector()
+        registry.register(self._store)
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to finishing its answer, by method and route template.",
+            ["method", "route"],
+            registry=registry,
+        )
+        self.rate_limited = Counter("rate_limited_total", "Requests refused with 429 (rate limit).", registry=registry)
+        self.auth_failures = Counter(
+            "auth_failures_total",
+            "Requests answered 401 (missing, invalid or revoked token; bad login).",
+            registry=registry,
+        )
+        self.commands = Counter(
+            "store_commands_total",
+            "Store commands applied, by command and outcome (ok, error: refused by the store, crash: a bug).",
+            ["command", "outcome"],
+            registry=registry,
+        )
+        self.command_wait = Histogram(
+            "store_command_wait_seconds",
+            "Time a store command waited in the mailbox before it ran.",
+            ["command"],
+            buckets=STORE_BUCKETS,
+            registry=registry,
+        )
+        self.command_run = Histogram(
+            "store_command_run_seconds",
+            "Time a store command ran.",
+            ["command"],
+            buckets=STORE_BUCKETS,
+            registry=registry,
+        )
+        self.actor_restarts = Counter(
+            "store_actor_restarts_total", "Times the store actor's loop died and was restarted.", registry=registry
+        )
+        self.memory_limit = Gauge(
+            "memdb_memory_limit_bytes",
+            "Resident memory at which the store refuses writes that add data (MEMDB_MEMORY_LIMIT_MB).",
+            registry=registry,
+        )
+        self.memory_limit.set(memory_limit_bytes)
+
+    def watch_store(self, actor: StoreActor) -> None:
+        """Report this actor's mailbox and tables from now on."""
+        self._store.actor = actor
+
+    def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
+        """The store actor's observer: called once after each command."""
+        self.commands.labels(command, outcome).inc()
+        self.command_wait.labels(command).observe(wait_seconds)
+        self.command_run.labels(command).observe(run_seconds)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request (``route`` is a template or :data:`UNMATCHED`)."""
+        method = method if method in METHODS else OTHER_METHOD
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+        if status == 429:
+            self.rate_limited.inc()
+        elif status == 401:
+            self.auth_failures.inc()
+
+    def actor_restarted(self) -> None:
+        """Count one restart of the store actor (the supervisor's ``on_restart``)."""
+        self.actor_restarts.inc()
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+OTHER = "<other>"
+
+
+def route_template(scope: Scope, status: int) -> str:
+    """The template of the route that answered (``/api/v1/users/{user_id}``), read after routing.
+
+    Recent FastAPI versions keep the router's prefix out of ``scope["route"].path``, so the
+    prefix is taken from the request path: it is every segment before the route's own.
+    Requests no route answered are ``<unmatched>`` (404) or ``<other>`` (static files, or
+    refused by middleware before routing), so the label set stays bounded.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return UNMATCHED if status == 404 else OTHER
+    own = template.strip("/").count("/") + 1 if template.strip("/") else 0
+    segments = scope["path"].rstrip("/").split("/")
+    prefix = "/".join(segments[: len(segments) - own]) if own else scope["path"].rstrip("/")
+    return f"{prefix}{template}" if template != "/" else f"{prefix}/"
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def scrape(request: Request) -> Response:
+    """Every metric, in the Prometheus text format."""
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

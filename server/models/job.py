@@ -1,0 +1,52 @@
+"""The jobs resource: what a client sends to start a job and what it sees of one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from server.models.common import InputModel
+
+Section = Literal["users", "orders"]
+
+
+class ImportJobCreate(InputModel):
+    """Import a dataset in the seed format: ``{"users": [...], "orders": [...]}``."""
+
+    type: Literal["import"]
+    mode: Literal["all-or-nothing", "skip-invalid"] = "all-or-nothing"
+    data: dict[str, Any]
+
+
+class ExportJobCreate(InputModel):
+    """Export a consistent snapshot of some tables."""
+
+    type: Literal["export"]
+    tables: list[Section] = Field(default=["users", "orders"], min_length=1)
+    format: Literal["json", "ndjson"] = "json"
+    include_password_hashes: bool = False
+
+
+JobCreate = Annotated[ImportJobCreate | ExportJobCreate, Field(discriminator="type")]
+
+
+class Progress(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobPublic(BaseModel):
+    id: UUID
+    type: Literal["import", "export"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    parameters: dict[str, Any]
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    result_url: str | None

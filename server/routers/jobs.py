@@ -1,0 +1,216 @@
+"""``/jobs``: start, watch, list, cancel and download background imports and exports (admins only)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter, ValidationError
+
+from server.deps import SettingsDep, StoreDep
+from server.errors import APIError
+from server.jobs.exports import Exporter
+from server.jobs.imports import Importer, RawRecord, records_from_document
+from server.jobs.registry import Job, JobRegistry, JobStatus, Pacer
+from server.middleware.concurrency import InFlight
+from server.models.common import CollectionEnvelope, Envelope
+from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
+from server.responses import collection, plain
+from server.security.auth import AdminOnly
+from store import Page
+from store.codecs import datetime_to_micros, micros_to_text
+
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminOnly])
+
+NDJSON = "application/x-ndjson"
+_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate] = TypeAdapter(JobCreate)
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [ImportJobCreate.model_json_schema(), ExportJobCreate.model_json_schema()]}
+            },
+            NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
+        },
+    }
+}
+
+
+def _registry(request: Request) -> JobRegistry:
+    registry: JobRegistry = request.app.state.jobs
+    return registry
+
+
+def _stamp(value: Any) -> str | None:
+    return None if value is None else micros_to_text(datetime_to_micros(value))
+
+
+def _public(request: Request, job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "status": job.status.value,
+        "parameters": job.parameters,
+        "progress": {"done": job.done, "total": job.total},
+        "created_at": _stamp(job.created_at),
+        "started_at": _stamp(job.started_at),
+        "finished_at": _stamp(job.finished_at),
+        "result": job.result,
+        "error": job.error,
+        "result_url": request.url_for("get_job_result", job_id=str(job.id)).path if job.type == "export" else None,
+    }
+
+
+def _pacer(request: Request, own: int = 0) -> Pacer:
+    """A pacer that gives way while requests (beyond ``own``, the caller's) are being served."""
+    in_flight: InFlight = request.app.state.in_flight
+    return Pacer(lambda: in_flight.count > own)
+
+
+def _find(request: Request, job_id: UUID) -> Job:
+    job = _registry(request).get(job_id)
+    if job is None:
+        raise APIError(404, "NOT_FOUND", "job not found")
+    return job
+
+
+def _invalid(message: str, details: list[dict[str, str]] | None = None) -> APIError:
+    return APIError(422, "VALIDATION_ERROR", message, details)
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large document is built: it has no cycles, and each pass would
+    walk every object made so far (it halves the time ``orjson.loads`` holds the event loop for a large import)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def _ndjson_records(body: bytes, pacer: Pacer) -> list[RawRecord]:
+    """The records of an NDJSON body, users first; parsed line by line, pausing for others now and then."""
+    counters: dict[str, int] = {}
+    records: list[RawRecord] = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        await pacer.breathe()
+        if not line.strip():
+            continue
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise APIError(400, "BAD_REQUEST", f"line {number} is not valid JSON") from None
+        section = item.get("section") if isinstance(item, dict) else None
+        if section not in ("users", "orders") or "record" not in item:
+            raise _invalid(f'line {number}: expected {{"section": "users"|"orders", "record": {{...}}}}')
+        index = counters.get(section, 0)
+        counters[section] = index + 1
+        records.append(RawRecord(section, index, item["record"]))
+    records.sort(key=lambda record: record.section != "users")  # users before the orders that need them
+    return records
+
+
+@router.post("", status_code=202, response_model=Envelope[JobPublic], openapi_extra=_BODY_SCHEMA)
+async def create_job(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    mode: str = Query("all-or-nothing", description="For NDJSON imports: all-or-nothing or skip-invalid."),
+) -> Response:
+    """Start an import or an export; answers 202 with the job to watch."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if media_type == NDJSON:
+        if mode not in ("all-or-nothing", "skip-invalid"):
+            raise _invalid("mode must be all-or-nothing or skip-invalid", [{"field": "query.mode", "message": mode}])
+        spec: ImportJobCreate | ExportJobCreate = ImportJobCreate(type="import", mode=mode, data={})
+        records = await _ndjson_records(body, _pacer(request, own=1))
+    elif media_type == "application/json":
+        try:
+            # orjson builds the (possibly huge) document several times faster than pydantic's JSON parser
+            # would, and the event loop waits for whichever does it.
+            with _collection_paused():
+                document = orjson.loads(body)
+            spec = _JOB_CREATE.validate_python(document)
+        except orjson.JSONDecodeError:
+            raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON") from None
+        except ValidationError as error:
+            details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+            raise _invalid("request validation failed", details) from None
+        records = []
+        if isinstance(spec, ImportJobCreate):
+            try:
+                records = records_from_document(spec.data)
+            except ValueError as error:
+                raise _invalid(str(error), [{"field": "body.data", "message": str(error)}]) from None
+    else:
+        raise APIError(415, "UNSUPPORTED_MEDIA_TYPE", f"send application/json or {NDJSON}")
+
+    if isinstance(spec, ImportJobCreate):
+        parameters: dict[str, Any] = {"mode": spec.mode, "records": len(records)}
+        job = Job("import", parameters, total=len(records))
+        body_of_job = Importer(store, records, spec.mode, settings.bcrypt_rounds, _pacer(request))
+        _registry(request).submit(job, body_of_job)
+    else:
+        parameters = {
+            "tables": spec.tables,
+            "format": spec.format,
+            "include_password_hashes": spec.include_password_hashes,
+        }
+        job = Job("export", parameters)
+        exporter = Exporter(store, spec.tables, spec.format, spec.include_password_hashes, _pacer(request))
+        _registry(request).submit(job, exporter)
+    response = plain(_public(request, job), 202, "no-store")
+    response.headers["Location"] = request.url_for("get_job", job_id=str(job.id)).path
+    return response
+
+
+@router.get("", response_model=CollectionEnvelope[list[JobPublic]])
+async def list_jobs(request: Request) -> Response:
+    """List the jobs still remembered, oldest first."""
+    jobs = [_public(request, job) for job in _registry(request).list()]
+    return collection(request, Page(jobs, len(jobs), 1, max(len(jobs), 1)))
+
+
+@router.get("/{job_id}", response_model=Envelope[JobPublic])
+async def get_job(job_id: UUID, request: Request) -> Response:
+    """A job's status, progress, timestamps and, once finished, its result or error."""
+    return plain(_public(request, _find(request, job_id)), cache_control="no-store")
+
+
+@router.delete("/{job_id}", response_model=Envelope[JobPublic])
+async def cancel_job(job_id: UUID, request: Request) -> Response:
+    """Cancel a queued or running job (an all-or-nothing import leaves nothing behind)."""
+    job = _find(request, job_id)
+    if job.finished:
+        raise APIError(409, "CONFLICT", f"the job has already finished ({job.status.value})")
+    await _registry(request).cancel(job)
+    if job.status is not JobStatus.cancelled:  # it finished (an import's commit was already under way)
+        raise APIError(409, "CONFLICT", f"the job {job.status.value} before it could be cancelled")
+    return plain(_public(request, job), cache_control="no-store")
+
+
+@router.get("/{job_id}/result", response_class=Response)
+async def get_job_result(job_id: UUID, request: Request) -> Response:
+    """Download a finished export, in the format it was asked for."""
+    job = _find(request, job_id)
+    if job.type != "export":
+        raise APIError(404, "NOT_FOUND", "only export jobs have a downloadable result")
+    if job.status is not JobStatus.succeeded or job.payload is None:
+        raise APIError(409, "CONFLICT", f"the export is {job.status.value}, not finished")
+    extension = "ndjson" if job.media_type == NDJSON else "json"
+    headers = {
+        "Content-Disposition": f'attachment; filename="memdb-export-{job.id}.{extension}"',
+        "Cache-Control": "no-store",  # it may hold every password hash: no cache keeps a copy
+    }
+    return Response(job.payload, media_type=job.media_type, headers=headers)
