@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             RateLimitMiddleware,
             limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_max_clients),
-            login_limiter=RateLimiter(settings.login_rate_limit_per_minute or settings.rate_limit_per_minute),
+            login_limiter=RateLimiter(
+                settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, settings.rate_limit_max_clients
+            ),
             subject_of=tokens.subject,
         )
     if settings.cors_origins:

@@ -18,7 +18,7 @@ MIN_SECRET_BYTES = 32
 class Settings(BaseSettings):
     """All of memdb's knobs; build one per process and inject it."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMDB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MEMDB_", extra="ignore", hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -31,10 +31,6 @@ class ConcurrencyLimitMiddleware:
         self.max_requests = max_requests
         self.requests = in_flight or InFlight()
 
-    @property
-    def in_flight(self) -> int:
-        return self.requests.count
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in ALWAYS_ANSWERED:
             await self.app(scope, receive, send)

@@ -88,14 +88,13 @@ def _invalid(message: str, details: list[dict[str, str]] | None = None) -> APIEr
 def _collection_paused() -> Iterator[None]:
     """No cyclic garbage collection while a large document is built: it has no cycles, and each pass would
     walk every object made so far (it halves the time ``orjson.loads`` holds the event loop for a large import)."""
-    if not gc.isenabled():
-        yield
-        return
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 async def _ndjson_records(body: bytes, pacer: Pacer) -> list[RawRecord]:

@@ -42,7 +42,7 @@ async def create_order(body: OrderCreate, caller: CurrentUser, store: StoreDep, 
 
 
 @router.get("", response_model=CollectionEnvelope[list[OrderPublic]])
-async def list_orders(query: OrderQuery, caller: CurrentUser, store: StoreDep, request: Request) -> Response:
+async def list_orders(caller: CurrentUser, query: OrderQuery, store: StoreDep, request: Request) -> Response:
     """List orders (your own; all for admins), with paging, sorting and filters."""
     scoped = replace(query, predicates=(*owned_by(caller), *query.predicates))
     return collection(request, await store.find(TABLE, scoped, EMBED))

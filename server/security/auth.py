@@ -48,7 +48,7 @@ def forbidden(message: str) -> APIError:
     return APIError(403, "FORBIDDEN", message)
 
 
-def get_tokens(request: Request) -> TokenService:
+async def get_tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 

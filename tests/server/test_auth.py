@@ -727,3 +727,16 @@ def test_the_whole_flow_over_http_against_a_real_server() -> None:
         assert as_admin.status_code == 200, as_admin.text
         listed = http.get("/users", params={"id": user["id"]}, headers=bearer(as_admin.json()["data"]["access_token"]))
         assert listed.json()["data"] == [user]
+
+
+@pytest.mark.parametrize("path", ["/orders?colour=red", "/users?colour=red", "/orders?status=nonsense"])
+async def test_anonymous_callers_learn_nothing_from_a_bad_query(anon: httpx.AsyncClient, path: str) -> None:
+    assert_error(await anon.get(path), 401, "UNAUTHORIZED")
+
+
+def test_a_refused_configuration_does_not_echo_its_secrets() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(env="production", jwt_secret="too-short-but-secret", admin_password="hunter2-hunter2")
+
+    assert "too-short-but-secret" not in str(refused.value)
+    assert "hunter2-hunter2" not in str(refused.value)

@@ -251,22 +251,29 @@ def naps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 async def test_the_pacer_does_nothing_within_a_burst(naps: list[float]) -> None:
-    pacer = Pacer(burst=3600)
+    pacer = Pacer(lambda: True, burst=3600)
     for _ in range(100):
         await pacer.breathe()
     assert naps == []
 
 
-async def test_the_pacer_yields_once_and_goes_on_when_the_loop_is_idle(naps: list[float]) -> None:
-    pacer = Pacer(burst=0, rest=0.5, busy=3600)
-    await pacer.breathe()
-    assert naps == [0]
+async def test_the_pacer_yields_once_and_goes_on_when_no_request_is_waiting(naps: list[float]) -> None:
+    await Pacer(lambda: False, burst=0, rest=0.5).breathe()
+    await Pacer(None, burst=0, rest=0.5).breathe()
+    assert naps == [0, 0]
 
 
-async def test_the_pacer_rests_while_others_keep_the_loop_busy_but_not_forever(naps: list[float]) -> None:
-    pacer = Pacer(burst=0, rest=0.004, busy=-1, most=3)  # every look finds the loop busy
+async def test_the_pacer_gives_way_while_requests_are_served(naps: list[float]) -> None:
+    in_flight = [True, True, False]
+    await Pacer(lambda: in_flight.pop(0), burst=0, rest=0.004).breathe()
+    assert naps == [0, 0.004, 0.004]
+
+
+async def test_the_pacer_gives_way_for_a_while_only_so_a_job_always_gets_on(naps: list[float]) -> None:
+    pacer = Pacer(lambda: True, burst=0, rest=0.004, most=3)  # requests never stop coming
     await pacer.breathe()
-    assert naps == [0, 0.004, 0, 0.004, 0, 0.004]
+    await pacer.breathe()
+    assert naps == [0, 0.004, 0.004, 0.004] * 2
 
 
 # -- the importer's clean-up ----------------------------------------------------------------------------------------
