@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from server.envelope import error_document
 from server.middleware.request_id import request_id_of
 from server.middleware.security_headers import HEADERS as SECURITY_HEADER_PAIRS
 from server.responses import EnvelopeResponse
@@ -85,11 +86,8 @@ def error_response(
     details: Sequence[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = list(details)
-    error["request_id"] = request_id_of(request.scope)
-    return EnvelopeResponse({"status": "error", "error": error}, status, headers)
+    document = error_document(code, message, request_id_of(request.scope), details)
+    return EnvelopeResponse(document, status, headers)
 
 
 def _field(location: Sequence[Any]) -> str:
