@@ -25,11 +25,11 @@ from store import Query as StoreQuery
 TABLE = ORDERS.name
 EMBED = ("user",)
 
-router = APIRouter(prefix="/orders", tags=["orders"], dependencies=[JsonBody])
+router = APIRouter(prefix="/orders", tags=["orders"])
 OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
 
 
-@router.post("", status_code=201, response_model=Envelope[OrderPublic])
+@router.post("", status_code=201, response_model=Envelope[OrderPublic], dependencies=[JsonBody])
 async def create_order(body: OrderCreate, caller: CurrentUser, store: StoreDep, request: Request) -> Response:
     """Create an order (for yourself, or for anyone as an admin)."""
     if not caller.is_admin and body.user_id != caller.id:
@@ -54,7 +54,7 @@ async def get_order(order_id: UUID, caller: CurrentUser, store: StoreDep, reques
     return single(request, await store.get(TABLE, order_id, EMBED, guard=owned_by(caller)))
 
 
-@router.patch("/{order_id}", response_model=Envelope[OrderPublic])
+@router.patch("/{order_id}", response_model=Envelope[OrderPublic], dependencies=[JsonBody])
 async def update_order(
     order_id: UUID, body: OrderUpdate, caller: CurrentUser, store: StoreDep, tags: IfMatch, request: Request
 ) -> Response:

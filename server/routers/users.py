@@ -20,12 +20,12 @@ from store import Query as StoreQuery
 TABLE = USERS.name
 ORDER_EMBED = ("user",)
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[JsonBody])
+router = APIRouter(prefix="/users", tags=["users"])
 UserQuery = Annotated[StoreQuery, Depends(list_query(USERS))]
 OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
 
 
-@router.post("", status_code=201, response_model=Envelope[UserPublic])
+@router.post("", status_code=201, response_model=Envelope[UserPublic], dependencies=[JsonBody])
 async def create_user(
     body: UserCreate, caller: MaybeUser, store: StoreDep, settings: SettingsDep, request: Request
 ) -> Response:
@@ -53,7 +53,7 @@ async def get_user(user_id: UUID, caller: CurrentUser, store: StoreDep, request:
     return single(request, await store.get(TABLE, user_id))
 
 
-@router.patch("/{user_id}", response_model=Envelope[UserPublic])
+@router.patch("/{user_id}", response_model=Envelope[UserPublic], dependencies=[JsonBody])
 async def update_user(
     user_id: UUID,
     body: UserUpdate,
