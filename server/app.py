@@ -31,12 +31,14 @@ from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
 from server.models.common import ErrorEnvelope
 from server.routers import auth, jobs, orders, system, users
+from server.security.auth import Caller
+from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
 from server.security.passwords import hash_password
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
-from server.tables import TABLES
+from server.tables import SESSIONS, TABLES, USERS
 from store import Database, StoreActor, StoreClient
 from store.supervisor import Supervisor
 
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Database(TABLES), settings.queue_size, settings.queue_wait_seconds, observer=metrics.observe_command
         )
         metrics.watch_store(actor)
+        app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
+        actor.watch(callers.watch)
         app.state.actor = actor
         app.state.store = store = StoreClient(actor)
         # Unknown emails are checked against this, so a failed login costs the same either way.
@@ -111,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)
     errors.install(app)
-    for router in (auth.router, users.router, orders.router, jobs.router, system.router):
+    for router in (users.router, orders.router, auth.router, jobs.router, system.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics_router)  # /metrics, at the root
     docs.install(app, token_url=f"{API_PREFIX}/auth/token")

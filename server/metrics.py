@@ -124,6 +124,10 @@ class Metrics:
             registry=registry,
         )
         self.memory_limit.set(memory_limit_bytes)
+        # Each labelled child looked up once: ``labels()`` takes a lock and builds a key per call.
+        # As bounded as the labels themselves.
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._command_series: dict[tuple[str, str], tuple[Counter, Histogram, Histogram]] = {}
 
     def watch_store(self, actor: StoreActor) -> None:
         """Report this actor's mailbox and tables from now on."""
@@ -131,15 +135,30 @@ class Metrics:
 
     def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
         """The store actor's observer: called once after each command."""
-        self.commands.labels(command, outcome).inc()
-        self.command_wait.labels(command).observe(wait_seconds)
-        self.command_run.labels(command).observe(run_seconds)
+        series = self._command_series.get((command, outcome))
+        if series is None:
+            series = self._command_series[command, outcome] = (
+                self.commands.labels(command, outcome),
+                self.command_wait.labels(command),
+                self.command_run.labels(command),
+            )
+        count, wait, run = series
+        count.inc()
+        wait.observe(wait_seconds)
+        run.observe(run_seconds)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (``route`` is a template or :data:`UNMATCHED`)."""
         method = method if method in METHODS else OTHER_METHOD
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        series = self._request_series.get((method, route, status))
+        if series is None:
+            series = self._request_series[method, route, status] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_duration.labels(method, route),
+            )
+        count, duration = series
+        count.inc()
+        duration.observe(seconds)
         if status == 429:
             self.rate_limited.inc()
         elif status == 401:

@@ -26,6 +26,8 @@ logger = logging.getLogger("memdb.store")
 
 Observer = Callable[[str, str, float, float], None]
 """Called after each command with (command name, outcome, seconds queued, seconds running)."""
+Watcher = Callable[[c.Command], None]
+"""Called with each command the actor has applied (whatever its outcome), on the actor's loop."""
 
 _Envelope = tuple[c.Command, "asyncio.Future[Any]", float]
 _STOP = object()
@@ -48,6 +50,7 @@ class StoreActor:
         self._queue: asyncio.Queue[_Envelope | object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._watchers: list[Watcher] = []
         self.on_crash: Callable[[BaseException | None], None] | None = None
         """Called (by the event loop) when the loop dies of an error; the supervisor restarts it."""
 
@@ -78,6 +81,14 @@ class StoreActor:
         logger.error("store actor died", exc_info=task.exception())
         if self.on_crash is not None:
             self.on_crash(task.exception())
+
+    def watch(self, watcher: Watcher) -> None:
+        """Show ``watcher`` every command applied from now on, before any other code runs.
+
+        It runs in the same step of the event loop as the command, so no request can
+        see the command's effect before the watcher has (caches use this to stay exact).
+        """
+        self._watchers.append(watcher)
 
     async def close(self) -> None:
         """Stop taking commands, run those already queued, then stop the loop."""
@@ -133,6 +144,9 @@ class StoreActor:
                 raise
             else:
                 future.set_result(result)
+            finally:
+                for watcher in self._watchers:
+                    _tell(watcher, command)
             if self.observer is not None:
                 _observe(
                     self.observer, type(command).__name__, outcome, started - enqueued, time.perf_counter() - started
@@ -189,6 +203,13 @@ class StoreActor:
                 return db.counts()
             case _:
                 assert_never(command)
+
+
+def _tell(watcher: Watcher, command: c.Command) -> None:
+    try:
+        watcher(command)
+    except Exception:
+        logger.exception("store watcher failed after %s", type(command).__name__)
 
 
 def _observe(observer: Observer, name: str, outcome: str, waited: float, ran: float) -> None:

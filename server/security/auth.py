@@ -3,8 +3,9 @@
 ``CurrentUser`` resolves a bearer token to a :class:`Caller` — the token must
 be correctly signed and unexpired, and its session must still exist (so logout,
 password changes and deleting the user revoke it at once); the caller's role is
-read from the store, not trusted from the token. ``AdminOnly`` guards routes
-for admins. Everything that decides "who may do what" lives here.
+read from the store, not trusted from the token. The session and its user are
+read once per session and then kept in a :class:`CallerCache` that the store's
+writes empty. ``AdminOnly`` guards routes for admins. Everything that decides "who may do what" lives here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from server.errors import APIError
 from server.models.user import Role
+from server.security.callers import CallerCache
 from server.security.tokens import InvalidToken, TokenService
 from server.tables import ORDER_QUERIES, SESSIONS
 from store import NotFound, Predicate, StoreClient
@@ -55,29 +57,44 @@ async def get_tokens(request: Request) -> TokenService:
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 
 
-async def optional_caller(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller | None:
-    """The caller if a bearer token was sent (it must then be valid), else ``None``."""
-    if token is None:
-        return None
+async def _caller(request: Request, token: str) -> Caller:
     # Read from app state, not through sub-dependencies: this runs on every request, and each
     # dependency FastAPI resolves costs tens of microseconds.
-    store: StoreClient = request.app.state.store
-    tokens: TokenService = request.app.state.tokens
+    state = request.app.state
+    tokens: TokenService = state.tokens
+    callers: CallerCache[Caller] = state.callers
     try:
         claims = tokens.verify(token)
-        session = await store.get(SESSIONS.name, claims.session_id, embed=("user",))
-    except (InvalidToken, NotFound):
+    except InvalidToken:
         raise unauthorized("invalid or expired token") from None
-    user = session.data["user"]
-    if user is None or user["id"] != str(claims.user_id):
-        raise unauthorized("invalid or expired token")
-    return Caller(claims.user_id, Role(user["role"]), claims.session_id, user)
-
-
-async def current_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
+    caller = callers.get(claims.session_id)
     if caller is None:
-        raise unauthorized()
+        epoch = callers.epoch
+        store: StoreClient = state.store
+        try:
+            session = await store.get(SESSIONS.name, claims.session_id, embed=("user",))
+        except NotFound:
+            raise unauthorized("invalid or expired token") from None
+        user = session.data["user"]
+        if user is None:
+            raise unauthorized("invalid or expired token")
+        caller = Caller(UUID(user["id"]), Role(user["role"]), claims.session_id, user)
+        callers.remember(claims.session_id, caller, epoch)
+    if caller.id != claims.user_id:
+        raise unauthorized("invalid or expired token")
     return caller
+
+
+async def optional_caller(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller | None:
+    """The caller if a bearer token was sent (it must then be valid), else ``None``."""
+    return None if token is None else await _caller(request, token)
+
+
+async def current_caller(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
+    """The caller, who must have sent a valid bearer token."""
+    if token is None:
+        raise unauthorized()
+    return await _caller(request, token)
 
 
 MaybeUser = Annotated[Caller | None, Depends(optional_caller)]

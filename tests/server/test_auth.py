@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from server.app import create_app
 from server.security import passwords
-from server.security.tokens import ISSUER, TokenService
+from server.security.tokens import ISSUER, InvalidToken, TokenService
 from server.settings import Settings
 from server.tables import SESSIONS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SAMPLE
@@ -286,6 +287,7 @@ async def test_an_admins_session_with_the_subject_swapped_does_not_become_anothe
     app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any]
 ) -> None:
     admin = await token_pair(anon, ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert (await anon.get("/auth/me", headers=bearer(admin["access_token"]))).status_code == 200  # now cached
     token = signed_token(app.state.settings.signing_key, {**claims_of(admin["access_token"]), "sub": alice["id"]})
 
     assert_unauthorized(await anon.get("/auth/me", headers=bearer(token)))
@@ -299,6 +301,19 @@ async def test_no_token_on_a_protected_route_is_refused(anon: httpx.AsyncClient,
 @pytest.mark.parametrize("authorization", ["Basic cm9vdDpwYXNzd29yZA==", "Bearer", "Bearer "])
 async def test_a_header_without_a_bearer_token_is_refused(anon: httpx.AsyncClient, authorization: str) -> None:
     assert_unauthorized(await anon.get("/auth/me", headers={"Authorization": authorization}))
+
+
+def test_a_token_checked_once_is_still_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = TokenService(OTHER_KEY, access_seconds=60)
+    user, session = uuid.uuid4(), uuid.uuid4()
+    token = service.issue(user, "user", session)
+    assert service.verify(token).user_id == user  # checked, and remembered
+
+    issued = time.time()
+    monkeypatch.setattr(time, "time", lambda: issued + 61)
+
+    with pytest.raises(InvalidToken):
+        service.verify(token)
 
 
 async def test_a_token_from_a_service_with_negative_lifetime_is_expired_at_once(

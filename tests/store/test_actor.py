@@ -233,6 +233,41 @@ async def test_a_failing_observer_does_not_stop_the_actor(database: Database, ca
     await actor.close()
 
 
+async def test_watchers_see_every_command_before_its_caller_resumes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[c.Command] = []
+    actor = StoreActor(database)
+    actor.watch(seen.append)
+    actor.start()
+    insert, missing, counts = c.Insert("parent", parent_values(1)), c.Get("parent", uid(404)), c.Counts()
+    monkeypatch.setattr(Database, "counts", lambda self: 1 / 0)
+
+    await actor.call(insert)
+    assert seen == [insert]
+    results = await asyncio.gather(actor.call(missing), actor.call(counts), return_exceptions=True)
+    await actor.close()
+
+    assert [type(result) for result in results] == [NotFound, ZeroDivisionError]
+    assert seen == [insert, missing, counts]  # failed commands too: a watcher cannot know what they left
+
+
+async def test_a_failing_watcher_does_not_stop_the_actor(database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    def watcher(command: c.Command) -> None:
+        raise ValueError("cache broke")
+
+    actor = StoreActor(database)
+    actor.watch(watcher)
+    actor.start()
+    async with asyncio.timeout(5):
+        with caplog.at_level(logging.ERROR, logger="memdb.store"):
+            await actor.call(c.Insert("parent", parent_values(1)))
+            assert await actor.call(c.Counts()) == {"parent": 1, "child": 0, "note": 0}
+    assert actor.running
+    assert "store watcher failed after Insert" in caplog.text
+    await actor.close()
+
+
 # -- every command -----------------------------------------------------------
 
 
