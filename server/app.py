@@ -21,11 +21,10 @@ from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
-from server.middleware.access_log import AccessLogMiddleware
 from server.middleware.body_limit import BodyLimitMiddleware
 from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
-from server.middleware.metrics import MetricsMiddleware
+from server.middleware.observe import ObserveMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
@@ -148,7 +147,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -79,6 +80,7 @@ def collection(request: Request, page: Page) -> Response:
 
 
 def link_header(request: Request, page: int, total_pages: int) -> str:
+    """First, previous, next and last pages: this request's URL with only ``page`` changed (moved last)."""
     last = max(total_pages, 1)
     links = [("first", 1)]
     if page > 1:
@@ -86,5 +88,8 @@ def link_header(request: Request, page: int, total_pages: int) -> str:
     if page < total_pages:
         links.append(("next", page + 1))
     links.append(("last", last))
+    # The URL is built once, not once per link as ``URL.include_query_params`` would.
     url = request.url
-    return ", ".join(f'<{url.include_query_params(page=number)}>; rel="{rel}"' for rel, number in links)
+    kept = [(name, value) for name, value in parse_qsl(url.query, keep_blank_values=True) if name != "page"]
+    base = f"{url.replace(query=urlencode(kept))}{'&' if kept else '?'}page="
+    return ", ".join(f'<{base}{number}>; rel="{rel}"' for rel, number in links)
