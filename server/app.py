@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.gzip import GZipMiddleware
 
 from server import __version__, docs, errors
@@ -56,6 +57,11 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         429: "Rate limited",
     }.items()
 }
+
+
+NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""memdb exports its own Prometheus metrics and JSON logs; FastAPI's OpenTelemetry hooks would only
+cost a check of the global providers on every request."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -105,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
         openapi_url=None,  # server.docs serves it, with the docs pages
+        telemetry=NO_OPENTELEMETRY,
         docs_url=None,
         redoc_url=None,
     )

@@ -16,6 +16,8 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 
 from server.errors import APIError
 from server.models.user import Role
@@ -26,7 +28,7 @@ from store import NotFound, Predicate, StoreClient
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+LOGIN_PATH = "/api/v1/auth/token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +87,40 @@ async def _caller(request: Request, token: str) -> Caller:
     return caller
 
 
-async def optional_caller(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller | None:
-    """The caller if a bearer token was sent (it must then be valid), else ``None``."""
-    return None if token is None else await _caller(request, token)
+class OptionalBearer(SecurityBase):
+    """The caller if a bearer token was sent (it must then be valid), else ``None``.
+
+    A security scheme itself (OAuth2 password flow, so the docs can log in), not a
+    dependency on one: FastAPI resolves it in one step rather than two.
+    """
+
+    def __init__(self) -> None:
+        scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+
+    async def __call__(self, request: Request) -> Caller | None:
+        token = _bearer_token(request)
+        return None if token is None else await _caller(request, token)
 
 
-async def current_caller(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
+class RequiredBearer(OptionalBearer):
     """The caller, who must have sent a valid bearer token."""
-    if token is None:
-        raise unauthorized()
-    return await _caller(request, token)
+
+    async def __call__(self, request: Request) -> Caller:
+        token = _bearer_token(request)
+        if token is None:
+            raise unauthorized()
+        return await _caller(request, token)
 
 
+def _bearer_token(request: Request) -> str | None:
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return token if token and scheme.lower() == "bearer" else None
+
+
+optional_caller = OptionalBearer()
+current_caller = RequiredBearer()
 MaybeUser = Annotated[Caller | None, Depends(optional_caller)]
 CurrentUser = Annotated[Caller, Depends(current_caller)]
 
