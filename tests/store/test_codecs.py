@@ -97,6 +97,19 @@ def test_uuid_codec_accepts_text_or_uuid_and_presents_canonical_text() -> None:
         codec.parse("12")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "000000ff-0000-4000-8000-00000000000a",
+    ],
+)
+def test_a_uuid_is_presented_as_the_standard_library_writes_it(text: str) -> None:
+    codec = codec_for(Column("id", Kind.UUID))
+    assert codec.present(codec.encode(text)) == str(UUID(text)) == text
+
+
 def test_str_codec_keeps_text_as_is() -> None:
     codec = codec_for(Column("name", Kind.STR))
     assert codec.encode("Ada") == "Ada"
