@@ -21,6 +21,8 @@ from starlette.responses import Response
 from store import Page, Snapshot
 
 DATA_CACHE_CONTROL = "private, no-cache"
+NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "Link")
+"""What a ``304`` repeats of the answer it stands for."""
 
 
 class EnvelopeResponse(Response):
@@ -38,28 +40,36 @@ def body_tag(body: bytes) -> str:
     return quote_tag(hashlib.blake2b(body, digest_size=12).hexdigest())
 
 
-def _unchanged(request: Request, response: Response) -> Response:
-    """``304 Not Modified`` when the client already holds this representation."""
+def _held(request: Request, tag: str) -> bool:
+    """Whether a ``GET``/``HEAD`` says (``If-None-Match``) that the client already holds ``tag``."""
     wanted = request.headers.get("if-none-match")
     if wanted is None or request.method not in ("GET", "HEAD"):
-        return response
+        return False
     tags = {part.strip().removeprefix("W/") for part in wanted.split(",")}
-    if "*" in tags or response.headers["ETag"] in tags:
-        kept = {name: response.headers[name] for name in ("ETag", "Cache-Control", "Link") if name in response.headers}
-        return Response(status_code=304, headers=kept)
-    return response
+    return "*" in tags or tag in tags
+
+
+def _not_modified(headers: Mapping[str, str]) -> Response:
+    return Response(status_code=304, headers={name: headers[name] for name in NOT_MODIFIED_HEADERS if name in headers})
 
 
 def single(
     request: Request, snapshot: Snapshot, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """One resource, tagged with its version."""
-    response = EnvelopeResponse({"status": "success", "data": snapshot.data}, status_code)
-    response.headers["ETag"] = quote_tag(snapshot.tag)
-    response.headers["Cache-Control"] = DATA_CACHE_CONTROL
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return _unchanged(request, response)
+    """One resource, tagged with its version (``304 Not Modified`` when the client holds that version)."""
+    tag = quote_tag(snapshot.tag)
+    fields = {"ETag": tag, "Cache-Control": DATA_CACHE_CONTROL, **(headers or {})}
+    if _held(request, tag):
+        return _not_modified(fields)
+    return EnvelopeResponse({"status": "success", "data": snapshot.data}, status_code, headers=fields)
+
+
+def member_path(request: Request, key: str) -> str:
+    """Where a resource just created by a ``POST`` to its collection lives: the collection's path plus its key.
+
+    (``request.url_for`` would find the same by walking every route, on every create.)
+    """
+    return f"{request.url.path.rstrip('/')}/{key}"
 
 
 def plain(data: Any, status_code: int = 200, cache_control: str = "no-store") -> EnvelopeResponse:
@@ -72,11 +82,12 @@ def collection(request: Request, page: Page) -> Response:
     """One page of a collection, with ``meta``, ``Link`` and an ``ETag`` of the body."""
     total_pages = math.ceil(page.total / page.per_page) if page.total else 0
     meta = {"page": page.page, "per_page": page.per_page, "total": page.total, "total_pages": total_pages}
-    response = EnvelopeResponse({"status": "success", "data": page.items, "meta": meta})
-    response.headers["ETag"] = body_tag(bytes(response.body))
-    response.headers["Cache-Control"] = DATA_CACHE_CONTROL
-    response.headers["Link"] = link_header(request, page.page, total_pages)
-    return _unchanged(request, response)
+    body = orjson.dumps({"status": "success", "data": page.items, "meta": meta})
+    tag = body_tag(body)
+    fields = {"ETag": tag, "Cache-Control": DATA_CACHE_CONTROL, "Link": link_header(request, page.page, total_pages)}
+    if _held(request, tag):
+        return _not_modified(fields)
+    return Response(body, headers=fields, media_type=EnvelopeResponse.media_type)
 
 
 def link_header(request: Request, page: int, total_pages: int) -> str:

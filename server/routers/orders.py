@@ -17,7 +17,7 @@ from server.deps import IfMatch, JsonBody, StoreDep, list_query
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.order import OrderCreate, OrderPublic, OrderUpdate
 from server.models.user import UserPublic
-from server.responses import collection, single
+from server.responses import collection, member_path, single
 from server.security.auth import CurrentUser, forbidden, owned_by
 from server.tables import ORDERS
 from store import Query as StoreQuery
@@ -37,7 +37,7 @@ async def create_order(body: OrderCreate, caller: CurrentUser, store: StoreDep, 
     values: dict[str, Any] = body.model_dump()
     values["id"] = uuid4()
     snapshot = await store.insert(TABLE, values, EMBED)
-    location = request.url_for("get_order", order_id=snapshot.data["id"]).path
+    location = member_path(request, snapshot.data["id"])
     return single(request, snapshot, 201, {"Location": location})
 
 

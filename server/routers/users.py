@@ -11,7 +11,7 @@ from server.deps import IfMatch, JsonBody, SettingsDep, StoreDep, list_query
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.order import OrderPublic
 from server.models.user import Role, UserCreate, UserPublic, UserUpdate
-from server.responses import collection, single
+from server.responses import collection, member_path, single
 from server.security.auth import AdminOnly, CurrentUser, MaybeUser, forbidden, require_self_or_admin
 from server.security.passwords import hash_password
 from server.tables import ORDERS, SESSION_QUERIES, SESSIONS, USERS
@@ -36,7 +36,7 @@ async def create_user(
     values["id"] = uuid4()
     values["password_hash"] = await hash_password(body.password, settings.bcrypt_rounds)
     snapshot = await store.insert(TABLE, values)
-    location = request.url_for("get_user", user_id=snapshot.data["id"]).path
+    location = member_path(request, snapshot.data["id"])
     return single(request, snapshot, 201, {"Location": location})
 
 
