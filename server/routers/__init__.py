@@ -1,1 +1,3 @@
-"""One APIRouter per resource."""
+"""One APIRouter per resource, each under :data:`API_PREFIX` (its routes carry the full path)."""
+
+API_PREFIX = "/api/v1"

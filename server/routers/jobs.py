@@ -21,11 +21,12 @@ from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
 from server.responses import collection, plain
+from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AdminOnly])
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly])
 
 NDJSON = "application/x-ndjson"
 _JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate] = TypeAdapter(JobCreate)

@@ -12,9 +12,10 @@ from server import __version__
 from server.errors import RETRY_AFTER_SECONDS, APIError
 from server.models.common import Envelope
 from server.responses import plain
+from server.routers import API_PREFIX
 from store.supervisor import Supervisor
 
-router = APIRouter(tags=["system"])
+router = APIRouter(prefix=API_PREFIX, tags=["system"])
 
 
 class Health(BaseModel):

@@ -12,6 +12,7 @@ from server.models.common import CollectionEnvelope, Envelope
 from server.models.order import OrderPublic
 from server.models.user import Role, UserCreate, UserPublic, UserUpdate
 from server.responses import collection, member_path, single
+from server.routers import API_PREFIX
 from server.security.auth import AdminOnly, CurrentUser, MaybeUser, forbidden, require_self_or_admin
 from server.security.passwords import hash_password
 from server.tables import ORDERS, SESSION_QUERIES, SESSIONS, USERS
@@ -20,7 +21,7 @@ from store import Query as StoreQuery
 TABLE = USERS.name
 ORDER_EMBED = ("user",)
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 UserQuery = Annotated[StoreQuery, Depends(list_query(USERS))]
 OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
 
