@@ -17,7 +17,8 @@ class Session(SQLModel):
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     user_id: UUID = Field(foreign_key="user.id", ondelete="CASCADE")
-    refresh_hash: str
+    refresh_generation: int = 0
+    """Which refresh token is current: 0 at login, one more at each refresh (see ``server.security.tokens``)."""
     refresh_expires_at: datetime
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now, sa_column_kwargs={"onupdate": utc_now})

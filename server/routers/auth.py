@@ -20,7 +20,7 @@ from server.responses import plain
 from server.routers import API_PREFIX
 from server.security.auth import CurrentUser, TokensDep, unauthorized
 from server.security.passwords import verify_password
-from server.security.tokens import InvalidToken, RefreshToken, new_refresh_token, parse_refresh_token
+from server.security.tokens import InvalidToken, RefreshToken
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
 from store import MissingReference, NotFound, Predicate
 
@@ -56,9 +56,9 @@ async def _start_session(
 ) -> Response:
     """Open a session for ``user``, whose password was just checked against ``checked_hash``."""
     session_id = uuid.uuid4()
-    refresh = new_refresh_token(session_id)
+    refresh = tokens.refresh_token(session_id, 0)
     expires = utc_now() + timedelta(days=settings.refresh_token_days)
-    values = {"id": session_id, "user_id": user["id"], "refresh_hash": refresh.digest, "refresh_expires_at": expires}
+    values = {"id": session_id, "user_id": user["id"], "refresh_generation": 0, "refresh_expires_at": expires}
     try:
         await store.insert(SESSIONS.name, values)
         # bcrypt ran in a thread: the password may have changed (revoking every session) or the user gone
@@ -111,29 +111,41 @@ async def refresh(
 ) -> Response:
     """Trade a refresh token for a new pair; the old one stops working, and reusing it revokes the session."""
     try:
-        presented = parse_refresh_token(body.refresh_token)
+        presented = tokens.parse_refresh_token(body.refresh_token)
     except InvalidToken:
         raise unauthorized("invalid refresh token") from None
-    rotated = new_refresh_token(presented.session_id)
+    rotated = tokens.refresh_token(presented.session_id, presented.generation + 1)
     expires = utc_now() + timedelta(days=settings.refresh_token_days)
     try:
         session = await store.update(
             SESSIONS.name,
             presented.session_id,
-            {"refresh_hash": rotated.digest, "refresh_expires_at": expires},
+            {"refresh_generation": rotated.generation, "refresh_expires_at": expires},
             embed=("user",),
-            guard=_unspent(presented),
+            guard=_current(presented),
         )
     except NotFound:
-        await _revoke_quietly(store, presented.session_id)
-        raise unauthorized("invalid refresh token; the session is revoked") from None
+        raise await _refusal(store, presented) from None
     return _token_response(tokens, session.data["user"], rotated)
 
 
-def _unspent(presented: RefreshToken) -> tuple[Predicate, ...]:
-    """The session still holds this refresh token, and it has not expired."""
-    current = [("refresh_hash", presented.digest), ("refresh_expires_at__gt", utc_now().isoformat())]
+def _current(presented: RefreshToken) -> tuple[Predicate, ...]:
+    """The session's refresh token is still this one, and it has not expired."""
+    current = [("refresh_generation", str(presented.generation)), ("refresh_expires_at__gt", utc_now().isoformat())]
     return SESSION_QUERIES.parse(current, None).predicates
+
+
+async def _refusal(store: StoreDep, presented: RefreshToken) -> APIError:
+    """Why a genuine refresh token was not current; a spent one revokes its session."""
+    try:
+        session = await store.get(SESSIONS.name, presented.session_id)
+    except NotFound:
+        return unauthorized("invalid refresh token")
+    if session.data["refresh_generation"] > presented.generation:
+        # Traded in already, so it has been copied: whoever holds the session now may not be its owner.
+        await _revoke_quietly(store, presented.session_id)
+        return unauthorized("refresh token already used; the session is revoked")
+    return unauthorized("refresh token expired")
 
 
 async def _revoke_quietly(store: StoreDep, session_id: uuid.UUID) -> None:

@@ -2,16 +2,20 @@
 
 Access tokens are JWTs (HS256, signed with joserfc — authlib's JOSE successor)
 carrying ``sub`` (user id), ``role``, ``sid`` (session id), ``jti``, ``iat``,
-``exp`` and ``iss``. Refresh tokens are opaque: ``<session id>.<secret>``; only
-a SHA-256 of the secret is stored, in the session row, and it changes on every
-refresh, so a spent refresh token is recognisable as such.
+``exp`` and ``iss``. Refresh tokens are ``<session id>.<generation>.<mac>``: the
+session's refresh generation, which moves on by one at every refresh, and an
+HMAC of both under a key derived from the signing key. Only the generation is
+stored (in the session row). So every refresh token the service ever issued can
+be told from a forgery without storing any of them: a genuine token of an
+earlier generation is a spent one being replayed, and revokes its session; a
+forged one is refused and changes nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
-import hashlib
-import secrets
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,33 +44,11 @@ class AccessClaims:
 @dataclass(frozen=True, slots=True)
 class RefreshToken:
     session_id: uuid.UUID
-    secret: str
+    generation: int
+    mac: str
 
     def __str__(self) -> str:
-        return f"{self.session_id}.{self.secret}"
-
-    @property
-    def digest(self) -> str:
-        return digest(self.secret)
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_refresh_token(session_id: uuid.UUID) -> RefreshToken:
-    return RefreshToken(session_id, secrets.token_urlsafe(32))
-
-
-def parse_refresh_token(text: str) -> RefreshToken:
-    session, _, secret = text.partition(".")
-    try:
-        session_id = uuid.UUID(session)
-    except ValueError:
-        raise InvalidToken("malformed refresh token") from None
-    if not secret:
-        raise InvalidToken("malformed refresh token")
-    return RefreshToken(session_id, secret)
+        return f"{self.session_id}.{self.generation}.{self.mac}"
 
 
 class TokenService:
@@ -84,6 +66,30 @@ class TokenService:
         )
         # Per instance, so a service's cache never answers for another key.
         self._checked = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._check)
+        # A key of its own, so a refresh token's MAC is never also a valid JWT signature.
+        self._refresh_key = hmac.digest(secret, b"memdb refresh tokens", "sha256")
+
+    def refresh_token(self, session_id: uuid.UUID, generation: int) -> RefreshToken:
+        """The refresh token of ``generation`` for ``session_id`` (always the same for the same pair)."""
+        return RefreshToken(session_id, generation, self._mac(session_id, generation))
+
+    def parse_refresh_token(self, text: str) -> RefreshToken:
+        """A refresh token this service issued (spent or not); else :class:`InvalidToken`."""
+        session, _, rest = text.partition(".")
+        generation, _, mac = rest.partition(".")
+        try:
+            token = RefreshToken(uuid.UUID(session), int(generation), mac)
+        except ValueError:
+            raise InvalidToken("malformed refresh token") from None
+        if str(token.generation) != generation:  # one spelling per token: "007" is not generation 7
+            raise InvalidToken("malformed refresh token")
+        if not hmac.compare_digest(mac, self._mac(token.session_id, token.generation)):
+            raise InvalidToken("not a refresh token of ours")
+        return token
+
+    def _mac(self, session_id: uuid.UUID, generation: int) -> str:
+        signed = hmac.digest(self._refresh_key, f"{session_id}.{generation}".encode(), "sha256")
+        return base64.urlsafe_b64encode(signed).rstrip(b"=").decode()
 
     def issue(self, user_id: uuid.UUID, role: str, session_id: uuid.UUID) -> str:
         now = int(time.time())

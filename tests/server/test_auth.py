@@ -388,6 +388,49 @@ async def test_reusing_a_refresh_token_revokes_the_whole_session(anon: httpx.Asy
     assert_unauthorized(await anon.get("/auth/me", headers=bearer(pair["access_token"])))
 
 
+async def test_replaying_any_earlier_refresh_token_revokes_the_session(
+    anon: httpx.AsyncClient, pair: dict[str, Any]
+) -> None:
+    second = await refreshed(anon, pair["refresh_token"])
+    third = await refreshed(anon, second["refresh_token"])
+
+    assert_unauthorized(await anon.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]}))
+
+    assert_unauthorized(await anon.post("/auth/refresh", json={"refresh_token": third["refresh_token"]}))
+    assert_unauthorized(await anon.get("/auth/me", headers=bearer(third["access_token"])))
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda sid, real: f"{sid}.1.{real.rpartition('.')[2]}",  # the next generation, with the current MAC
+        lambda sid, real: f"{sid}.0.guessed-mac",
+        lambda sid, real: str(TokenService(OTHER_KEY, 60).refresh_token(uuid.UUID(sid), 0)),  # another service's
+    ],
+    ids=["next-generation", "guessed-mac", "another-service"],
+)
+async def test_a_forged_refresh_token_naming_a_real_session_changes_nothing(
+    anon: httpx.AsyncClient, pair: dict[str, Any], forge: Callable[[str, str], str]
+) -> None:
+    """The session id is in every access token; knowing it must not let anyone end the session."""
+    sid = claims_of(pair["access_token"])["sid"]
+
+    assert_unauthorized(await anon.post("/auth/refresh", json={"refresh_token": forge(sid, pair["refresh_token"])}))
+
+    assert (await anon.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 200
+    await refreshed(anon, pair["refresh_token"])
+
+
+@pytest.mark.parametrize("text", ["{sid}.07.{mac}", "{sid}.+7.{mac}", "{sid}.7", "{sid}..{mac}", "x.7.{mac}"])
+def test_a_refresh_token_has_one_spelling(text: str) -> None:
+    service = TokenService(OTHER_KEY, 60)
+    genuine = service.refresh_token(uuid.uuid4(), 7)
+    assert service.parse_refresh_token(str(genuine)) == genuine
+
+    with pytest.raises(InvalidToken):
+        service.parse_refresh_token(text.format(sid=genuine.session_id, mac=genuine.mac))
+
+
 async def test_revoking_one_session_leaves_the_users_other_sessions_alone(
     anon: httpx.AsyncClient, alice: dict[str, Any], pair: dict[str, Any]
 ) -> None:
