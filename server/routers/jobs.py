@@ -178,8 +178,10 @@ async def create_job(
 @router.get("", response_model=CollectionEnvelope[list[JobPublic]])
 async def list_jobs(request: Request) -> Response:
     """List the jobs still remembered, oldest first."""
-    jobs = [_public(request, job) for job in _registry(request).list()]
-    return collection(request, Page(jobs, len(jobs), 1, max(len(jobs), 1)))
+    registry = _registry(request)
+    jobs = [_public(request, job) for job in registry.list()]
+    # One page holds them all: the registry keeps at most keep_count finished jobs (plus any running).
+    return collection(request, Page(jobs, len(jobs), 1, max(len(jobs), registry.keep_count)))
 
 
 @router.get("/{job_id}", response_model=Envelope[JobPublic])

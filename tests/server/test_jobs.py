@@ -752,7 +752,9 @@ async def test_a_malformed_ndjson_line_is_refused_before_any_job_starts(
 
     error = assert_error(response, status, code)
     assert message in error["message"]
-    assert (await client.get("/jobs")).json()["data"] == []
+    listed = (await client.get("/jobs")).json()
+    assert listed["data"] == []
+    assert listed["meta"] == {"page": 1, "per_page": app.state.settings.jobs_keep_count, "total": 0, "total_pages": 0}
 
 
 async def test_ndjson_mode_must_be_one_of_the_two(client: httpx.AsyncClient) -> None:
