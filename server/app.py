@@ -143,6 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             subject_of=tokens.subject,
         )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
+    # Outside everything that may refuse a request (busy, rate limited, too big), so a browser can read the refusal.
     if settings.cors_origins:
         app.add_middleware(
             EnvelopeCORSMiddleware,
@@ -153,9 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

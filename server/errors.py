@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from server.envelope import error_document
+from server.middleware.cors import answer_headers
 from server.middleware.request_id import request_id_of
 from server.middleware.security_headers import HEADERS as SECURITY_HEADER_PAIRS
 from server.responses import EnvelopeResponse
@@ -159,8 +160,10 @@ def _unexpected(request: Request, error: Exception) -> Response:
     logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
     production = request.app.state.settings.production
     message = "internal error" if production else f"internal error: {type(error).__name__}"
-    # Starlette answers unhandled errors outside every middleware, so the request id and security headers are set here.
-    headers = {"X-Request-ID": request_id_of(request.scope), **SECURITY_HEADERS}
+    # Starlette answers unhandled errors outside every middleware, so the request id, security and CORS headers
+    # are set here.
+    cors = answer_headers(request.app.state.settings.cors_origins, request.headers.get("origin"))
+    headers = {"X-Request-ID": request_id_of(request.scope), **SECURITY_HEADERS, **cors}
     return error_response(request, 500, "INTERNAL_ERROR", message, headers=headers)
 
 

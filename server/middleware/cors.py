@@ -6,6 +6,8 @@ preflight answer in memdb's error envelope instead of plain text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
@@ -24,6 +26,25 @@ EXPOSED_HEADERS = (
     "X-Rate-Limit-Remaining",
     "X-Rate-Limit-Reset",
 )
+
+
+def answer_headers(origins: Sequence[str], origin: str | None) -> dict[str, str]:
+    """The CORS headers an answer to ``origin`` carries, for the one answer sent outside the middleware.
+
+    (Starlette answers an unhandled error after every middleware has been left; without these a
+    browser would report a CORS failure instead of the ``500``.)
+    """
+    if origin is None or not origins:
+        return {}
+    if "*" in origins:
+        return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS)}
+    if origin in origins:
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": ", ".join(EXPOSED_HEADERS),
+            "Vary": "Origin",
+        }
+    return {}
 
 
 class EnvelopeCORSMiddleware(CORSMiddleware):

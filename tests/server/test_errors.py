@@ -27,6 +27,8 @@ from store import (
 from tests.utils.api import assert_error, create_order, create_user, error_fields
 from tests.utils.data import user_body
 
+ORIGIN = "https://app.example.com"
+
 GENERATED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
@@ -174,10 +176,12 @@ async def test_an_unexpected_error_is_500_with_no_internals(
     message: str,
 ) -> None:
     monkeypatch.setattr(app.state.settings, "env", env)
+    monkeypatch.setattr(app.state.settings, "cors_origins", (ORIGIN,))
 
-    response = await client.get(broken_route, headers={"X-Request-ID": "trace-me"})
+    response = await client.get(broken_route, headers={"X-Request-ID": "trace-me", "Origin": ORIGIN})
 
     error = assert_error(response, 500, "INTERNAL_ERROR")
+    assert response.headers["access-control-allow-origin"] == ORIGIN  # so a browser app can read the error
     assert error["message"] == message
     assert "secret" not in response.text
     assert "/srv" not in response.text

@@ -954,7 +954,9 @@ async def test_past_memdb_max_connections_requests_in_flight_the_answer_is_503_b
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with (
-        serving(settings.model_copy(update={"max_connections": 1})) as app,
+        serving(
+            settings.model_copy(update={"max_connections": 1, "cors_origins": ("https://app.example.com",)})
+        ) as app,
         signed_in(app, ADMIN_EMAIL, ADMIN_PASSWORD) as http,
     ):
         me = (await http.get("/auth/me")).json()["data"]
@@ -972,10 +974,13 @@ async def test_past_memdb_max_connections_requests_in_flight_the_answer_is_503_b
         first = asyncio.create_task(http.get(f"/users/{me['id']}"))
         await wait_event(inside, "the first request to reach the store")
 
-        refused = await http.get(f"/orders?user_id={me['id']}")
+        refused = await http.get(f"/orders?user_id={me['id']}", headers={"Origin": "https://app.example.com"})
         error = assert_error(refused, 503, "SERVICE_UNAVAILABLE")
         assert "1 requests in flight" in error["message"]
         assert refused.headers["retry-after"] == "1"
+        # Readable by a browser app, and as hardened as any other answer.
+        assert refused.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert refused.headers["x-content-type-options"] == "nosniff"
         health = await http.get("/health")
         assert health.status_code == 200
         assert not first.done()

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from server.middleware.cors import answer_headers
 from server.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.utils.api import assert_error, create_order, create_user
@@ -501,6 +502,24 @@ async def test_a_refused_preflight_is_400_in_the_error_envelope(anon: httpx.Asyn
         assert "access-control-allow-origin" not in response.headers
         assert_no_wildcard(response)
         assert_security_headers(response)
+
+
+@pytest.mark.parametrize(
+    ("origins", "origin", "allowed"),
+    [
+        ((ORIGIN,), ORIGIN, ORIGIN),
+        (("*",), "https://anyone.example.com", "*"),
+        ((ORIGIN,), "https://evil.example.com", None),
+        ((ORIGIN,), None, None),
+        ((), ORIGIN, None),
+    ],
+)
+def test_an_answer_sent_outside_the_middleware_gets_the_same_cors_grant(
+    origins: tuple[str, ...], origin: str | None, allowed: str | None
+) -> None:
+    headers = answer_headers(origins, origin)
+    assert headers.get("Access-Control-Allow-Origin") == allowed
+    assert (headers == {}) is (allowed is None)
 
 
 async def test_without_configured_origins_there_are_no_cors_headers(settings: Settings) -> None:
