@@ -47,10 +47,13 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time ``pid`` has used (steadier than wall time on a shared machine)."""
+    """User + system CPU time ``pid`` has used (steadier than wall time on a shared machine).
+
+    Includes the children it has waited for, such as the seed's worker processes.
+    """
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from store import query as q
 from store.codecs import datetime_to_micros
@@ -29,7 +29,7 @@ from store.errors import (
     StoreError,
 )
 from store.schema import Auto, ForeignKey, TableSpec
-from store.table import Row, Table
+from store.table import EncodedRows, Row, Table
 
 Values = Mapping[str, Any]
 Guard = Sequence[q.Predicate]
@@ -186,7 +186,7 @@ class Database:
         return self._snapshot(table, row, embed)
 
     def load(self, batches: Sequence[tuple[str, Sequence[Values]]]) -> dict[str, int]:
-        """Insert every batch, in order, all or nothing."""
+        """Insert every batch, in order, all or nothing (an :class:`EncodedRows` batch skips the codecs)."""
         if not self.accepting_growth:
             raise InsufficientStorage
         applied: list[tuple[Table, Row]] = []
@@ -194,9 +194,10 @@ class Database:
         try:
             for table_name, rows in batches:
                 table = self.table(table_name)
+                pre_encoded = isinstance(rows, EncodedRows)
                 for index, values in enumerate(rows):
                     try:
-                        row = self._prepare_insert(table, values, now)
+                        row = self._prepare_insert(table, values, now, pre_encoded=pre_encoded)
                     except InsufficientStorage:
                         raise
                     except StoreError as error:
@@ -355,10 +356,12 @@ class Database:
             dependant_table.remove(dependant)
         return len(doomed)
 
-    def _prepare_insert(self, table: Table, values: Values, now: int, transaction: int | None = None) -> Row:
+    def _prepare_insert(
+        self, table: Table, values: Values, now: int, transaction: int | None = None, pre_encoded: bool = False
+    ) -> Row:
         if not self.accepting_growth:
             raise InsufficientStorage
-        encoded = table.encode(values)
+        encoded = table.adopt(cast(dict[str, Any], values)) if pre_encoded else table.encode(values)
         for name in table.auto_columns:
             if encoded.get(name) is None:
                 encoded[name] = now

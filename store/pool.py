@@ -1,7 +1,8 @@
 """Sharing equal values between rows, so a million rows do not hold a million copies.
 
 Many columns repeat: a product name, a city in a shipping address, the bcrypt
-hash every seeded user shares, the few shapes of an order's ``metadata``. A
+hash every seeded user shares, the few shapes of an order's ``metadata``, a
+catalogue's prices (money is an integer of cents, 32 bytes above 2.56). A
 :class:`Pool` hands back one canonical object for every equal value it is
 given, so rows hold references instead of copies. It never pins memory: when
 it has grown to twice the size it had after the last sweep, it forgets every
@@ -48,6 +49,13 @@ class Pool:
         """Forget values no one else references; return how many went."""
         before = len(self._values)
         refcount = sys.getrefcount
-        self._values = {value: value for value in self._values if refcount(value) > _ONLY_THE_POOL}
+        self._values = {
+            value: value for value in self._values if refcount(value) > _ONLY_THE_POOL and not _always_shared(value)
+        }
         self._sweep_at = max(_SWEEP_AFTER, 2 * len(self._values))
         return before - len(self._values)
+
+
+def _always_shared(value: Hashable) -> bool:
+    """CPython's small integers: one object each whatever the pool does, and always referenced elsewhere."""
+    return type(value) is int and -5 <= value <= 256

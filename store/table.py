@@ -32,6 +32,16 @@ ROW_HEADER = 2  # seq, version
 _LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
 
 
+class EncodedRows(list[dict[str, Any]]):
+    """Rows whose values already went through :meth:`Table.encode` of the same table (in another process, say).
+
+    :meth:`Database.load <store.database.Database.load>` given such a batch
+    skips the codecs and only shares pooled values, so the encoding can be
+    done in parallel with the inserting. Each dict is taken over (changed in
+    place), and its values are trusted to be in the column's encoding.
+    """
+
+
 def fold(value: Any) -> Any:
     """The case-insensitive key of ``value``; the value itself when folding changes nothing."""
     if isinstance(value, str):
@@ -58,10 +68,12 @@ class Table:
         self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
         """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
+        # Money is pooled too: a catalogue's few thousand prices recur over a million orders, and each
+        # amount over 2.56 is otherwise a 32-byte int of its own.
         self.pools: dict[str, Pool] = {
             c.name: Pool()
             for c in spec.columns
-            if c.kind in (Kind.STR, Kind.JSON) and not c.unique and c.name != spec.primary_key
+            if c.kind in (Kind.STR, Kind.JSON, Kind.DECIMAL) and not c.unique and c.name != spec.primary_key
         }
         self.every_column = tuple((c.name, self.position[c.name], self.codecs[c.name].present) for c in spec.columns)
         self.visible = tuple(entry for entry, c in zip(self.every_column, spec.columns, strict=True) if not c.hidden)
@@ -114,6 +126,14 @@ class Table:
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise InvalidValue(self.name, name, str(exc)) from None
             encoded[name] = value if pool is None else pool.share(value)
+        return encoded
+
+    def adopt(self, encoded: dict[str, Any]) -> dict[str, Any]:
+        """``encoded`` (from :meth:`encode`, maybe in another process) with its pooled values shared."""
+        for name, pool in self.pools.items():
+            value = encoded.get(name)
+            if value is not None:
+                encoded[name] = pool.share(value)
         return encoded
 
     def new_row(self, encoded: Mapping[str, Any]) -> Row:

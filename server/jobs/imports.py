@@ -24,8 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from server.jobs.registry import Job, JobFailed, Pacer
+from server.models.dataset import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
 from server.security.passwords import hash_password
-from server.seed import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
 from server.tables import ORDERS, USERS
 from store import BatchRejected, StoreClient, StoreError, StoreOverloaded
 

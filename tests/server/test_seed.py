@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +16,15 @@ import orjson
 import pytest
 
 from server.app import create_app
-from server.seed import SeedError
+from server.seed import SeedError, load_seed
 from server.settings import Settings
+from server.tables import TABLES
+from store import Database, StoreActor, StoreClient
 
 USERS = [str(uuid.UUID(int=n)) for n in (101, 102, 103)]
 ORDERS = [str(uuid.UUID(int=n)) for n in (201, 202)]
 HASH = bcrypt.hashpw(b"seeded-secret", bcrypt.gensalt(4)).decode()
+STAMPS = ("created_at", "updated_at", "order_date")
 MISSING = object()
 DROP = object()
 
@@ -225,3 +231,86 @@ async def test_production_ignores_the_seed_file(client: httpx.AsyncClient) -> No
     for user_id in USERS:
         assert (await client.get(f"/users/{user_id}")).status_code == 404
     assert (await client.get("/orders")).json()["meta"]["total"] == 0
+
+
+@contextlib.asynccontextmanager
+async def fresh_store() -> AsyncIterator[tuple[Database, StoreClient]]:
+    """An empty store with its actor running, as the server's lifespan starts it."""
+    database = Database(TABLES)
+    actor = StoreActor(database)
+    actor.start()
+    try:
+        yield database, StoreClient(actor)
+    finally:
+        await actor.close()
+
+
+async def load_into_store(path: Path, workers: int | None) -> tuple[dict[str, int], Database]:
+    """Load ``path`` into a fresh store, chunks of two records, validated by ``workers`` processes."""
+    async with fresh_store() as (database, store):
+        loaded = await load_seed(path, store, bcrypt_rounds=4, chunk=2, workers=workers)
+    return loaded, database
+
+
+def stored(database: Database) -> dict[str, list[dict[str, Any]]]:
+    """Every user and order as JSON, without the times (the store fills in "now" for those a record leaves out)."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for name, snapshot in database.snapshot(("user", "order")).items():
+        rows = orjson.loads(orjson.dumps(snapshot.present(0, len(snapshot))))
+        tables[name] = [{key: value for key, value in row.items() if key not in STAMPS} for row in rows]
+    return tables
+
+
+async def test_worker_processes_load_the_same_rows_as_one_process(seed_file: Path) -> None:
+    alone, by_itself = await load_into_store(seed_file, workers=0)
+    helped, with_workers = await load_into_store(seed_file, workers=2)
+
+    assert helped == alone == {"user": 3, "order": 2}
+    assert stored(with_workers) == stored(by_itself)
+    user = with_workers.get("user", uuid.UUID(USERS[0]), reveal=True).data
+    assert (user["created_at"], user["updated_at"]) == ("2024-01-01T00:00:00.000000Z", "2024-01-02T00:00:00.000000Z")
+    assert bcrypt.checkpw(b"correct-horse", user["password_hash"].encode())
+
+
+@pytest.mark.parametrize(
+    ("seed_document", "complaint"),
+    [
+        pytest.param(broken("users", 2, email="not-an-email"), "users[2] (id ", id="invalid-email"),
+        pytest.param(broken("users", 1, email="ADA@example.com"), "users[1] (id ", id="duplicate-email"),
+        pytest.param(broken("orders", 1, user_id=str(uuid.uuid4())), "orders[1] (id ", id="order-for-no-user"),
+        pytest.param(b'{"users": [{"id": 1}, ', "not valid JSON", id="cut-short"),
+    ],
+)
+async def test_with_worker_processes_a_bad_record_still_names_it_and_loads_nothing(
+    seed_file: Path, complaint: str
+) -> None:
+    async with fresh_store() as (database, store):
+        with pytest.raises(SeedError) as caught:
+            await load_seed(seed_file, store, bcrypt_rounds=4, chunk=2, workers=2)
+
+    assert str(caught.value).startswith(f"{seed_file}: ")
+    assert complaint in str(caught.value)
+    assert database.counts() == {"user": 0, "order": 0, "session": 0}
+
+
+@pytest.mark.parametrize("seed_document", [{"orders": dataset()["orders"], "users": dataset()["users"]}])
+async def test_with_worker_processes_an_irregular_file_is_still_read_whole(seed_file: Path) -> None:
+    loaded, _ = await load_into_store(seed_file, workers=2)
+
+    assert loaded == {"user": 3, "order": 2}
+
+
+async def test_a_large_file_loads_through_workers_and_leaves_its_rows_out_of_later_collections(
+    seed_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("server.seed.PARALLEL_FROM_BYTES", 0)  # every file counts as large
+    frozen = gc.get_freeze_count()
+    try:
+        loaded, database = await load_into_store(seed_file, workers=None)
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()  # the test process goes on; a server would keep them frozen
+
+    assert loaded == {"user": 3, "order": 2}
+    assert database.get("order", uuid.UUID(ORDERS[0])).data["total_price"] == "19.90"
+    assert gc.isenabled()

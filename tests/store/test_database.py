@@ -24,8 +24,9 @@ from store import (
     QueryParser,
     TableSpec,
 )
+from store.table import EncodedRows, Table
 
-from .conftest import CHILD, PARENT, START, Clock, Rows, assert_indexes_consistent, plain, uid
+from .conftest import CHILD, PARENT, SPECS, START, Clock, Rows, assert_indexes_consistent, plain, uid
 
 
 def uid_int(text: str) -> int:
@@ -470,6 +471,44 @@ def test_load_is_all_or_nothing(db: Database, rows: Rows, bad: dict[str, Any], c
     assert db.load(batches[:1]) == {"parent": 2}
 
 
+def encoded(table: Table, records: list[dict[str, Any]]) -> EncodedRows:
+    """``records`` as another process would hand them over: already through the table's codecs."""
+    return EncodedRows(table.encode(record) for record in records)
+
+
+def test_an_encoded_batch_loads_like_the_values_it_was_encoded_from() -> None:
+    by_values, by_encoding = Database(SPECS, clock=Clock()), Database(SPECS, clock=Clock())
+    tagged = {"metadata": {"tags": ["a"]}, "due": "2024-05-01T00:00:00Z"}
+    children = [{**child_records(1, 10)[0], **tagged}, {**child_records(1, 11)[0], **tagged}]
+
+    by_values.load([("parent", parent_records(1, 2)), ("child", children)])
+    by_encoding.load(
+        [
+            ("parent", encoded(Table(PARENT), parent_records(1, 2))),
+            # Encoded apart, as two processes would: equal values arrive as different objects.
+            ("child", encoded(Table(CHILD), children[:1])),
+            ("child", encoded(Table(CHILD), children[1:])),
+        ]
+    )
+
+    assert snapshot_of(by_encoding) == snapshot_of(by_values)
+    assert_indexes_consistent(by_encoding)
+    table = by_encoding.tables["child"]
+    first, second = table.rows.values()
+    assert table.value(first, "metadata") is table.value(second, "metadata")  # shared through the store's pool
+    assert child_labels(by_encoding, str(uid(1))) == ["c10", "c11"]
+
+
+def test_an_encoded_batch_is_still_checked_all_or_nothing(db: Database) -> None:
+    batch = encoded(Table(CHILD), [*child_records(1, 10), *child_records(404, 11)])
+
+    with pytest.raises(BatchRejected) as info:
+        db.load([("parent", parent_records(1)), ("child", batch)])
+
+    assert (info.value.index, type(info.value.cause)) == (1, MissingReference)
+    assert db.counts() == {"parent": 0, "child": 0, "note": 0}
+
+
 def test_load_into_an_unknown_table_rolls_back_what_came_before(db: Database) -> None:
     with pytest.raises(NotFound):
         db.load([("parent", parent_records(1)), ("nothing", [{}])])
@@ -511,11 +550,11 @@ def test_load_stops_at_the_memory_limit_even_mid_batch(db: Database, monkeypatch
     calls = []
     original = Database._prepare_insert
 
-    def prepare_until_full(self: Database, *args: Any) -> Any:
+    def prepare_until_full(self: Database, *args: Any, **options: Any) -> Any:
         calls.append(args)
         if len(calls) == 2:
             self.accepting_growth = False
-        return original(self, *args)
+        return original(self, *args, **options)
 
     monkeypatch.setattr(Database, "_prepare_insert", prepare_until_full)
     with pytest.raises(InsufficientStorage):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from typing import Any
+from uuid import UUID
 
 from store import Database
 from store.pool import Pool
@@ -113,3 +114,23 @@ def test_json_values_are_stored_at_their_own_size() -> None:
 
 def test_parent_spec_pools_its_plain_strings() -> None:
     assert set(Table(PARENT).pools) == {"name", "secret"}
+
+
+def test_equal_amounts_of_money_are_one_object(db: Database, rows: Rows) -> None:
+    parent = rows.parent()
+    first, second = (rows.child(parent["id"], amount="39.99") for _ in range(2))
+    table = db.table("child")
+
+    amounts = [table.value(table.rows[UUID(str(child["id"])).int], "amount") for child in (first, second)]
+
+    assert amounts[0] == 3999
+    assert amounts[0] is amounts[1]
+
+
+def test_a_sweep_forgets_small_amounts_python_shares_anyway(db: Database, rows: Rows) -> None:
+    parent = rows.parent()
+    rows.child(parent["id"], amount="2.50")  # 250 cents: one of CPython's cached small ints
+
+    db.table("child").sweep_pools()
+
+    assert len(db.table("child").pools["amount"]) == 0
