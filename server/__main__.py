@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
-        access_log=False,  # server.middleware.access_log writes one line per request instead
+        access_log=False,  # server.middleware.observe writes one line per request instead
+        server_header=False,  # no "server: uvicorn": nothing to gain from naming the software to every client
         log_config=logging_config(settings.log_level, settings.log_format),  # applied once, Uvicorn's loggers too
         # The app answers past MEMDB_MAX_CONNECTIONS in-flight requests with an enveloped 503; this is
         # Uvicorn's own backstop for connections (idle keep-alives included) beyond that.

@@ -42,6 +42,7 @@ def test_a_live_server_stores_and_lists_over_a_socket() -> None:
     assert users.status_code == 200
     assert users.json()["data"] == [user]
     assert users.headers["x-request-id"]
+    assert "server" not in users.headers  # the software is not named to clients
     assert [order["id"] for order in orders.json()["data"]] == [created_order.json()["data"]["id"]]
     assert orders.json()["data"][0]["user"] == user
 

@@ -209,6 +209,7 @@ def test_python_m_server_hands_uvicorn_the_logging_config(
 
     assert calls["log_config"] == logging_config("WARNING", "text")
     assert calls["access_log"] is False  # the service's own access log replaces Uvicorn's
+    assert calls["server_header"] is False
 
 
 def test_the_config_routes_uvicorn_and_memdb_through_one_handler() -> None:
