@@ -6,8 +6,10 @@ equality (or ``in``) on an indexed column narrows the candidates to that
 index's buckets instead of scanning. Buckets are kept in insertion order, so
 when the only filter is such an index lookup and the order is the table's
 insertion order, the page is a slice of the bucket (or of a few buckets merged)
-and the total is the buckets' size: no row outside the page is looked at. Sorting is
-stable, nulls last in both directions, ties broken by insertion order.
+and the total is the buckets' size: no row outside the page is looked at. With
+no filter at all and one sort key, the page is a walk of that column's ordered
+index (:mod:`store.ordered`). Sorting is stable, nulls last in both directions,
+ties broken by insertion order.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any, Literal
 
 import orjson
 
+from store.ordered import ordered_index
+from store.schema import Kind
 from store.table import Row, Table, fold
 
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains"]
@@ -87,6 +91,11 @@ def run(table: Table, query: Query) -> Result:
         return Result(page, len(table), examined)
     if shortcuts and indexed is not None and not rest and insertion_order:
         return _walk(table, indexed, offset, end)
+    if shortcuts and indexed is None and not rest and len(sort) == 1 and _orderable(table, sort[0].column):
+        # The whole table by one column: walk that column's ordered index (built now if this is its first use).
+        page, examined = ordered_index(table, sort[0].column).page(sort[0].descending, offset, end)
+        table.rows_examined += examined
+        return Result(page, len(table), examined)
 
     if indexed is None:
         candidates: Iterable[Row] = table.rows.values()
@@ -289,6 +298,12 @@ def _sort_key(table: Table, sort_key: SortKey) -> Callable[[Row], tuple[bool, An
     if folded:
         return lambda row: (True, "") if row[position] is None else (False, fold(row[position]))
     return lambda row: (True, 0) if row[position] is None else (False, row[position])
+
+
+def _orderable(table: Table, column: str) -> bool:
+    """Whether ``column`` may have an ordered index: a plain column (JSON sorts as bytes, nobody walks that)."""
+    declared = table.spec.column(column)
+    return declared is not None and declared.kind is not Kind.JSON
 
 
 def _seq(row: Row) -> int:

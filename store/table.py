@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for
 from store.errors import Conflict, InvalidValue
 from store.pool import Pool
 from store.schema import Column, Kind, TableSpec
+
+if TYPE_CHECKING:
+    from store.ordered import OrderedIndex
 
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
@@ -68,6 +71,8 @@ class Table:
         self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
         """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
+        self.ordered: dict[str, OrderedIndex] = {}
+        """Column -> its ordered index (:mod:`store.ordered`), made the first time a query sorts by it alone."""
         # Money is pooled too: a catalogue's few thousand prices recur over a million orders, and each
         # amount over 2.56 is otherwise a 32-byte int of its own.
         self.pools: dict[str, Pool] = {
@@ -195,6 +200,9 @@ class Table:
                 bucket.append(pk)
             else:  # re-adding an older row (undoing a delete): keep the bucket in seq order
                 insort(bucket, pk, key=self._seq_of)
+        if self.ordered:
+            for index in self.ordered.values():
+                index.added(row)
 
     def remove(self, row: Row) -> None:
         pk = row[self.pk_position]
@@ -206,6 +214,9 @@ class Table:
             key = fold(row[position]) if folded else row[position]
             self._unbucket(self.indexes[name], key, pk, row[0])
         del self.rows[pk]
+        if self.ordered:
+            for index in self.ordered.values():
+                index.removed(row)
         if not self.rows:
             self.in_default_order = True
             self._last_default = None
@@ -234,6 +245,9 @@ class Table:
                     buckets[new_key] = [pk]
                 else:
                     insort(bucket, pk, key=self._seq_of)
+        if self.ordered:
+            for index in self.ordered.values():
+                index.replaced(old, new)
 
     def is_visible(self, row: Row) -> bool:
         """False for a row an open transaction staged."""

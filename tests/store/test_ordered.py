@@ -1,0 +1,242 @@
+"""Ordered indexes: a sorted page walked from the index is exactly the page today's full sort gives.
+
+The decisive test drives random tables through inserts, updates that move rows,
+deletes, staged transactions and rebuilds, and after each step compares every
+page of every single-column order, both directions, with :func:`store.query._order`
+over the visible rows (the heap / stable-sort path the planner takes otherwise).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from store import Auto, Column, Database, Kind, Query, SortKey, TableSpec
+from store import ordered as ordered_module
+from store import query as q
+from store.table import Row, Table
+
+from .conftest import START, Clock, uid
+
+THING = TableSpec(
+    "thing",
+    (
+        Column("id", Kind.UUID),
+        Column("tag", Kind.STR, nullable=True, case_insensitive=True),
+        Column("name", Kind.STR, nullable=True),
+        Column("rank", Kind.INT, nullable=True),
+        Column("price", Kind.DECIMAL, scale=2, nullable=True),
+        Column("due", Kind.DATETIME, nullable=True),
+        Column("flag", Kind.BOOL, nullable=True),
+        Column("kind", Kind.ENUM, choices=("a", "b", "c"), indexed=True),
+        Column("data", Kind.JSON, nullable=True),
+        Column("created_at", Kind.DATETIME, auto=Auto.ON_CREATE),
+    ),
+)
+SORTABLE = ("tag", "name", "rank", "price", "due", "flag", "kind", "id", "created_at")
+
+
+def new_db() -> Database:
+    return Database((THING,), clock=Clock())
+
+
+def maybe(rng: random.Random, value: Any) -> Any:
+    return None if rng.random() < 0.2 else value
+
+
+def values(rng: random.Random) -> dict[str, Any]:
+    return {
+        "tag": maybe(rng, rng.choice(["Ada", "ada", "ADA", "bob", "Bob", "Çé", "çÉ", "zed", "", "straße", "STRASSE"])),
+        "name": maybe(rng, rng.choice(["x", "X", "y", "Y", "z"])),
+        "rank": maybe(rng, rng.randint(-3, 3)),
+        "price": maybe(rng, rng.choice(["0.00", "1.99", "2.00", "19.90", "100.00", "1.99"])),
+        "due": maybe(rng, (START + timedelta(days=rng.randint(0, 4))).isoformat()),
+        "flag": maybe(rng, rng.choice([True, False])),
+        "kind": rng.choice(["a", "b", "c"]),
+        "data": maybe(rng, {"n": rng.randint(0, 3)}),
+    }
+
+
+def expected(table: Table, sort: SortKey, page: int, per_page: int) -> list[Row]:
+    visible = [row for row in table.rows.values() if table.is_visible(row)]
+    offset = (page - 1) * per_page
+    end = offset + per_page
+    heap_or_sort = q._order(table, visible, (sort,), end)[offset:end]
+    stable = sorted(visible, key=q._sort_key(table, sort), reverse=sort.descending)[offset:end]
+    assert heap_or_sort == stable
+    return heap_or_sort
+
+
+def check_every_order(table: Table, rng: random.Random) -> None:
+    visible = len(table)
+    for column in SORTABLE:
+        for descending in (False, True):
+            sort = SortKey(column, descending)
+            per_page = rng.choice([1, 3, 7, 20])
+            pages = max(1, -(-visible // per_page)) + 1  # one page past the end too
+            for page in range(1, pages + 1):
+                result = q.run(table, Query(sort=(sort,), page=page, per_page=per_page))
+                assert result.rows == expected(table, sort, page, per_page), (column, descending, page, per_page)
+                assert result.total == visible
+
+
+@pytest.mark.parametrize(("seed", "small_allowances"), [(1, False), (2, True), (3, True), (4, False)])
+def test_walk_matches_the_full_sort_through_writes(
+    seed: int, small_allowances: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if small_allowances:  # rebuild often, so walks meet fresh runs, long deltas and stale entries alike
+        monkeypatch.setattr(ordered_module, "_DELTA_ALLOWANCE", 3)
+        monkeypatch.setattr(ordered_module, "_STALE_ALLOWANCE", 2)
+    rng = random.Random(seed)
+    db = new_db()
+    table = db.tables["thing"]
+    numbers = iter(range(1, 1_000_000))
+    live: list[UUID] = []
+    for _ in range(40):
+        key = uid(next(numbers))
+        db.insert("thing", {"id": key, **values(rng)})
+        live.append(key)
+    check_every_order(table, rng)
+    assert set(table.ordered) == set(SORTABLE)  # data (JSON) is never walked
+
+    for _step in range(30):
+        for _ in range(rng.randint(1, 12)):
+            action = rng.random()
+            if action < 0.35 or not live:
+                key = uid(next(numbers))
+                db.insert("thing", {"id": key, **values(rng)})
+                live.append(key)
+            elif action < 0.7:
+                changes = {name: value for name, value in values(rng).items() if rng.random() < 0.5}
+                db.update("thing", rng.choice(live), changes)
+            elif action < 0.8:  # a value leaves and comes back: the row must still be listed once
+                key = rng.choice(live)
+                before = {name: db.get("thing", key).data[name] for name in ("tag", "rank", "price")}
+                db.update("thing", key, {"tag": "moved", "rank": 99, "price": "999.99"})
+                db.update("thing", key, before)
+            elif action < 0.9:
+                key = live.pop(rng.randrange(len(live)))
+                db.delete("thing", key)
+            else:  # deleted and inserted again under the same key: a new seq, the old entries stale
+                key = live.pop(rng.randrange(len(live)))
+                db.delete("thing", key)
+                db.insert("thing", {"id": key, **values(rng)})
+                live.append(key)
+        if rng.random() < 0.25:
+            transaction = db.begin()
+            imported = [uid(next(numbers)) for _ in range(5)]
+            db.stage(transaction, "thing", [{"id": key, **values(rng)} for key in imported])
+            assert table.staged
+            before = table.rows_examined
+            check_every_order(table, rng)  # falls back to the full sort, which leaves staged rows out
+            if rng.random() < 0.5:
+                db.commit(transaction)
+                live.extend(imported)
+            else:
+                db.abort(transaction, 100)
+            assert table.rows_examined - before >= len(table)
+        check_every_order(table, rng)
+    if small_allowances:
+        assert max(index.builds for index in table.ordered.values()) > 2
+
+
+def test_nothing_is_built_until_a_query_sorts_the_whole_table_by_one_column() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(7)
+    for n in range(1, 50):
+        db.insert("thing", {"id": uid(n), **values(rng)})
+    db.query("thing", Query())
+    db.query("thing", Query(sort=(SortKey("created_at"),)))  # insertion order: a slice
+    db.query("thing", Query((q.Predicate(("kind",), "eq", "a"),), (SortKey("rank"),)))  # filtered: sorted
+    db.query("thing", Query((q.Predicate(("rank",), "gt", 0),), (SortKey("rank"),)))
+    db.query("thing", Query(sort=(SortKey("rank"), SortKey("tag"))))  # two keys: sorted
+    db.query("thing", Query(sort=(SortKey("data"),)))  # JSON: sorted
+    assert table.ordered == {}
+
+    db.query("thing", Query(sort=(SortKey("rank", descending=True),)))
+    assert set(table.ordered) == {"rank"}
+    index = table.ordered["rank"]
+    assert index.built
+    assert index.builds == 1
+    db.query("thing", Query(sort=(SortKey("rank"),), page=2, per_page=5))
+    assert index.builds == 1
+
+
+def test_a_first_page_looks_at_about_a_page_of_rows() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(11)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 3001)])])
+    db.query("thing", Query(sort=(SortKey("price", descending=True),)))  # builds the index
+    for n in range(1, 200, 7):  # a few writes: deltas and stale entries to step over
+        db.update("thing", uid(n), {"price": "5.00"})
+        db.delete("thing", uid(n + 1))
+    for column in ("price", "tag"):
+        for descending in (False, True):
+            before = table.rows_examined
+            result = db.query("thing", Query(sort=(SortKey(column, descending),), per_page=20))
+            assert len(result.items) == 20
+            assert table.rows_examined - before <= 60, (column, descending)
+
+
+def test_ties_keep_insertion_order_and_nulls_come_last_both_ways() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    for n, tag in enumerate(["b", None, "A", "B", None, "a", "c"], start=1):
+        db.insert("thing", {"id": uid(n), "tag": tag, "kind": "a"})
+
+    def tags(descending: bool) -> list[Any]:
+        return [item["tag"] for item in db.query("thing", Query(sort=(SortKey("tag", descending),))).items]
+
+    assert tags(False) == ["A", "a", "b", "B", "c", None, None]
+    assert tags(True) == ["c", "b", "B", "A", "a", None, None]
+    db.update("thing", uid(2), {"tag": "a"})  # a null becomes a value: leaves the nulls, joins the a's by seq
+    db.update("thing", uid(1), {"tag": None})
+    assert tags(False) == ["a", "A", "a", "B", "c", None, None]
+    assert tags(True) == ["c", "B", "a", "A", "a", None, None]
+    assert table.ordered["tag"].builds == 1
+
+
+def test_too_many_writes_drop_the_entries_and_the_next_walk_rebuilds() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(5)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 101)])])
+    db.query("thing", Query(sort=(SortKey("rank"),)))
+    index = table.ordered["rank"]
+    for n in range(1, 96):  # stale entries: past 64 + a quarter of the run
+        db.delete("thing", uid(n))
+    assert not index.built
+    assert len(index) == 0
+    for n in range(1000, 1300):  # writes while dropped cost nothing
+        db.insert("thing", {"id": uid(n), **values(rng)})
+    assert len(index) == 0
+    result = q.run(table, Query(sort=(SortKey("rank"),), per_page=500))
+    assert index.built
+    assert index.builds == 2
+    assert len(index) == len(table)
+    assert result.rows == expected(table, SortKey("rank"), 1, 500)
+    for n in range(2000, 2400):  # additions: past 256 + an eighth of the run
+        db.insert("thing", {"id": uid(n), **values(rng)})
+    assert not index.built
+
+
+def test_a_build_leaves_the_collector_as_it_found_it() -> None:
+    db = new_db()
+    db.insert("thing", {"id": uid(1), "kind": "a", "rank": 1})
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        db.query("thing", Query(sort=(SortKey("rank"),)))
+        assert not gc.isenabled()
+    finally:
+        if collecting:
+            gc.enable()
+    db.query("thing", Query(sort=(SortKey("tag"),)))
+    assert gc.isenabled() == collecting
