@@ -179,19 +179,16 @@ OTHER = "<other>"
 def route_template(scope: Scope, status: int) -> str:
     """The template of the route that answered (``/api/v1/users/{user_id}``), read after routing.
 
-    Recent FastAPI versions keep the router's prefix out of ``scope["route"].path``, so the
-    prefix is taken from the request path: it is every segment before the route's own.
-    Requests no route answered are ``<unmatched>`` (404) or ``<other>`` (static files, or
-    refused by middleware before routing), so the label set stays bounded.
+    Routes are added to the app flat, each with its full path (``server.app``), so the
+    route's own template is the whole one. Requests no route answered are ``<unmatched>``
+    (404) or ``<other>`` (static files, or refused by middleware before routing), so the
+    label set stays bounded.
     """
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not template:
         return UNMATCHED if status == 404 else OTHER
-    own = template.strip("/").count("/") + 1 if template.strip("/") else 0
-    segments = scope["path"].rstrip("/").split("/")
-    prefix = "/".join(segments[: len(segments) - own]) if own else scope["path"].rstrip("/")
-    return f"{prefix}{template}" if template != "/" else f"{prefix}/"
+    return str(template)
 
 
 router = APIRouter()

@@ -17,7 +17,7 @@ import pytest
 
 from server.models.order import MAX_QUANTITY
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.utils.api import all_pages, assert_error, create_order, create_user, error_fields
+from tests.utils.api import Target, all_pages, assert_error, create_order, create_user, error_fields, write_targets
 from tests.utils.data import order_body, user_body
 from tests.utils.server import running_server
 
@@ -49,16 +49,9 @@ def nested(levels: int, leaf: Any = 1, *, arrays: bool = False) -> Any:
 
 
 @pytest.fixture
-async def targets(client: httpx.AsyncClient) -> dict[str, tuple[str, str, dict[str, Any]]]:
+async def targets(client: httpx.AsyncClient) -> dict[str, Target]:
     """For each writing endpoint: its method, its path and a valid body."""
-    user = await create_user(client)
-    order = await create_order(client, user["id"])
-    return {
-        "create-user": ("POST", "/users", user_body()),
-        "create-order": ("POST", "/orders", order_body(user["id"])),
-        "patch-user": ("PATCH", f"/users/{user['id']}", {"full_name": "Changed"}),
-        "patch-order": ("PATCH", f"/orders/{order['id']}", {"product_name": "Changed"}),
-    }
+    return await write_targets(client)
 
 
 TARGETS = ["create-user", "create-order", "patch-user", "patch-order"]
@@ -267,7 +260,7 @@ def user_body_if(target: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("target", TARGETS)
 async def test_metadata_nesting_is_capped_at_eight_levels(
-    client: httpx.AsyncClient, targets: dict[str, tuple[str, str, dict[str, Any]]], target: str
+    client: httpx.AsyncClient, targets: dict[str, Target], target: str
 ) -> None:
     method, path, body = targets[target]
     # The object is level 1, and every object or array inside it one more.
@@ -295,7 +288,7 @@ DEEP_BODIES = {
 
 @pytest.mark.parametrize("shape", list(DEEP_BODIES))
 async def test_a_deeply_nested_body_is_a_client_error(
-    client: httpx.AsyncClient, targets: dict[str, tuple[str, str, dict[str, Any]]], shape: str
+    client: httpx.AsyncClient, targets: dict[str, Target], shape: str
 ) -> None:
     before = await snapshot(client)
     requests = [(method, path) for method, path, _ in targets.values()]
@@ -358,7 +351,7 @@ UNKNOWN_FIELDS: dict[str, list[tuple[dict[str, Any], str]]] = {
 
 @pytest.mark.parametrize("target", TARGETS)
 async def test_unknown_fields_are_422_and_change_nothing(
-    client: httpx.AsyncClient, targets: dict[str, tuple[str, str, dict[str, Any]]], target: str
+    client: httpx.AsyncClient, targets: dict[str, Target], target: str
 ) -> None:
     method, path, body = targets[target]
     before = await snapshot(client)

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from server.middleware.cors import answer_headers
 from server.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.utils.api import assert_error, create_order, create_user
+from tests.utils.api import Target, assert_error, create_user, write_targets
 from tests.utils.asgi import asgi_client, serving, sign_in
-from tests.utils.data import order_body, user_body
+from tests.utils.data import user_body
 from tests.utils.server import running_server
 
 CAP = 2_000
@@ -106,14 +106,10 @@ def listed(value: str) -> set[str]:
 # --- body cap ----------------------------------------------------------------------------------
 
 
-async def _targets(client: httpx.AsyncClient) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    user = await create_user(client)
-    order = await create_order(client, user["id"])
+async def _targets(client: httpx.AsyncClient) -> dict[str, Target]:
+    """The writing endpoints, and the login (bodies are capped there too)."""
     return {
-        "create-user": ("POST", "/users", user_body()),
-        "create-order": ("POST", "/orders", order_body(user["id"])),
-        "patch-user": ("PATCH", f"/users/{user['id']}", {"full_name": "Changed"}),
-        "patch-order": ("PATCH", f"/orders/{order['id']}", {"product_name": "Changed"}),
+        **await write_targets(client),
         "login": ("POST", "/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
     }
 

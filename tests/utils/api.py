@@ -32,6 +32,22 @@ async def create_order(client: httpx.AsyncClient, user_id: str, **overrides: Any
     return data
 
 
+Target = tuple[str, str, dict[str, Any]]
+"""A writing endpoint: its method, its path and a valid body."""
+
+
+async def write_targets(client: httpx.AsyncClient) -> dict[str, Target]:
+    """Every JSON-writing endpoint, named, against a fresh user and order (``client`` is an admin)."""
+    user = await create_user(client)
+    order = await create_order(client, user["id"])
+    return {
+        "create-user": ("POST", "/users", user_body()),
+        "create-order": ("POST", "/orders", order_body(user["id"])),
+        "patch-user": ("PATCH", f"/users/{user['id']}", {"full_name": "Changed"}),
+        "patch-order": ("PATCH", f"/orders/{order['id']}", {"product_name": "Changed"}),
+    }
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """Check ``response`` is the error envelope with ``status`` and ``code``; return its ``error``."""
     assert response.status_code == status, response.text
