@@ -30,7 +30,7 @@ from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
 from server.models.common import ErrorEnvelope
-from server.routers import API_PREFIX, auth, jobs, orders, system, users
+from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, users
 from server.security.auth import Caller
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The busiest first: routes are tried in order.
     for router in (users.router, orders.router, auth.router, jobs.router, system.router, metrics_router):
         app.router.routes.extend(router.routes)
-    docs.install(app, token_url=f"{API_PREFIX}/auth/token")
+    docs.install(app, token_url=LOGIN_PATH)
 
     # Added innermost first: a request meets them bottom-up.
     app.add_middleware(

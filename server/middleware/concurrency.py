@@ -12,8 +12,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.envelope import send_error
+from server.routers import API_PREFIX
 
-ALWAYS_ANSWERED = frozenset({"/api/v1/health", "/api/v1/ready", "/metrics"})
+ALWAYS_ANSWERED = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready", "/metrics"})
 
 
 class InFlight:

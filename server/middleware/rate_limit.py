@@ -13,10 +13,10 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.envelope import send_error
+from server.routers import API_PREFIX, LOGIN_PATH
 from server.security.limits import RateLimiter, Verdict
 
-EXEMPT_PATHS = frozenset({"/api/v1/health", "/api/v1/ready", "/metrics"})
-LOGIN_PATH = "/api/v1/auth/token"
+EXEMPT_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready", "/metrics"})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -5,7 +5,8 @@ be correctly signed and unexpired, and its session must still exist (so logout,
 password changes and deleting the user revoke it at once); the caller's role is
 read from the store, not trusted from the token. The session and its user are
 read once per session and then kept in a :class:`CallerCache` that the store's
-writes empty. ``AdminOnly`` guards routes for admins. Everything that decides "who may do what" lives here.
+writes empty. ``AdminOnly`` guards routes for admins. Everything that decides
+"who may do what" lives here.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from server.errors import APIError
 from server.models.user import Role
+from server.routers import LOGIN_PATH
 from server.security.callers import CallerCache
 from server.security.tokens import InvalidToken, TokenService
 from server.tables import ORDER_QUERIES, SESSIONS
 from store import NotFound, Predicate, StoreClient
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-LOGIN_PATH = "/api/v1/auth/token"
 
 
 @dataclass(frozen=True, slots=True)
