@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, assert_never
+from typing import Any, TypeVar
 
 from store import commands as c
 from store.database import Database
@@ -26,10 +26,11 @@ logger = logging.getLogger("memdb.store")
 
 Observer = Callable[[str, str, float, float], None]
 """Called after each command with (command name, outcome, seconds queued, seconds running)."""
-Watcher = Callable[[c.Command], None]
+Watcher = Callable[["c.Command[Any]"], None]
 """Called with each command the actor has applied (whatever its outcome), on the actor's loop."""
 
-_Envelope = tuple[c.Command, "asyncio.Future[Any]", float]
+_Envelope = tuple["c.Command[Any]", "asyncio.Future[Any]", float]
+T = TypeVar("T")
 _STOP = object()
 
 
@@ -101,7 +102,7 @@ class StoreActor:
             await self._task
         self._answer_leftovers()
 
-    async def call(self, command: c.Command) -> Any:
+    async def call(self, command: c.Command[T]) -> T:
         """Send ``command`` and wait for its result (or its error)."""
         if self._closed:
             raise StoreClosed
@@ -116,7 +117,7 @@ class StoreActor:
                 raise StoreOverloaded(self.put_timeout) from None
             if self._closed and not self.running:
                 self._answer_leftovers()
-        return await future
+        return await future  # type: ignore[no-any-return]
 
     async def _run(self) -> None:
         while True:
@@ -129,7 +130,7 @@ class StoreActor:
             started = time.perf_counter()
             outcome = "ok"
             try:
-                result = self.apply(command)
+                result = command.apply(self.database)
             except StoreError as error:
                 outcome = "error"
                 future.set_exception(error)
@@ -161,51 +162,8 @@ class StoreActor:
             if not future.done():
                 future.set_exception(StoreClosed())
 
-    def apply(self, command: c.Command) -> Any:
-        """Apply one command to the database (synchronously)."""
-        db = self.database
-        match command:
-            case c.Get(table, key, embed, guard, reveal):
-                return db.get(table, key, embed, guard, reveal)
-            case c.Find(table, query, embed, reveal):
-                return db.query(table, query, embed, reveal)
-            case c.Children(parent, key, table, field, query, embed):
-                return db.children(parent, key, table, field, query, embed)
-            case c.Parent(table, key, field, embed, guard):
-                return db.parent(table, key, field, embed, guard)
-            case c.Insert(table, values, embed):
-                return db.insert(table, values, embed)
-            case c.Load(batches):
-                return db.load(batches)
-            case c.InsertEach(table, rows):
-                return db.insert_each(table, rows)
-            case c.Begin():
-                return db.begin()
-            case c.Stage(transaction, table, rows):
-                return db.stage(transaction, table, rows)
-            case c.Commit(transaction):
-                return db.commit(transaction)
-            case c.Abort(transaction, limit):
-                return db.abort(transaction, limit)
-            case c.Update(table, key, changes, if_match, embed, guard):
-                return db.update(table, key, changes, if_match, embed, guard)
-            case c.Delete(table, key, cascade, if_match, embed, guard):
-                return db.delete(table, key, cascade, if_match, embed, guard)
-            case c.Purge(table, predicates):
-                return db.purge(table, predicates)
-            case c.Snapshot(tables, reveal):
-                return db.snapshot(tables, reveal)
-            case c.Checkpoint():
-                return db.checkpoint()
-            case c.Rollback(mark):
-                return db.rollback(mark)
-            case c.Counts():
-                return db.counts()
-            case _:
-                assert_never(command)
 
-
-def _tell(watcher: Watcher, command: c.Command) -> None:
+def _tell(watcher: Watcher, command: c.Command[Any]) -> None:
     try:
         watcher(command)
     except Exception:

@@ -302,9 +302,10 @@ class Database:
         encoded = table.encode(changes)
         if table.spec.primary_key in encoded and encoded[table.spec.primary_key] != row[table.pk_position]:
             raise InvalidValue(table_name, table.spec.primary_key, "cannot be changed")
+        now = None
         for column in table.columns:
             if column.auto is Auto.ON_WRITE:
-                encoded[column.name] = self._now()
+                encoded[column.name] = now = self._now() if now is None else now
         new = table.changed_row(row, encoded)
         table.check_unique(new, previous=row)
         self._check_references(table, new, only=encoded.keys())
