@@ -104,6 +104,13 @@ class StoreClosed(StoreError):
         super().__init__("store is closed")
 
 
+class StoreUnavailable(StoreError):
+    """The store's server (Redis) cannot be reached; the client reconnects by itself."""
+
+    def __init__(self, reason: str = "the store's server cannot be reached") -> None:
+        super().__init__(reason)
+
+
 class BatchRejected(StoreError):
     """One record of a multi-row load was refused; nothing of the load was applied."""
 

@@ -1,0 +1,22 @@
+"""The store on Redis: many memdb nodes sharing one dataset, behind the same client API as the embedded actor.
+
+:func:`connect` gives a :class:`RedisStore` for a ``redis://`` or ``rediss://``
+URL. Layout of the keys: :mod:`store.redis.layout`; the atomic write scripts:
+:mod:`store.redis.scripts`; the client: :mod:`store.redis.client`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from store.redis.client import RedisStore
+from store.schema import TableSpec
+
+__all__ = ["RedisStore", "connect"]
+
+
+def connect(url: str, specs: Iterable[TableSpec], prefix: str = "memdb:") -> RedisStore:
+    """A store on the Redis at ``url`` (connections are opened on first use, and again after a loss)."""
+    return RedisStore(Redis.from_url(url, health_check_interval=5, socket_connect_timeout=2), specs, prefix)
