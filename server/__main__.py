@@ -1,7 +1,8 @@
-"""``python -m server`` / ``memdb``: run the service under Uvicorn, in one process.
+"""``python -m server`` / ``memdb``: run the service under Uvicorn.
 
-The store lives inside the process, so more than one worker would mean several
-diverging databases; asking for that is refused.
+The embedded store lives inside the process, so more than one worker would
+mean several diverging databases; asking for that is refused unless the data
+lives in Redis (``MEMDB_STORE_URL``), which every worker then shares.
 """
 
 from __future__ import annotations
@@ -20,23 +21,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memdb", description="memdb: an in-memory database over REST.")
     parser.add_argument("--host", help="listen address (default MEMDB_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default MEMDB_PORT or 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="must be 1: the data lives in this one process")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes; more than 1 only with MEMDB_STORE_URL (the data in Redis)"
+    )
     options = parser.parse_args(argv)
-    if options.workers != 1:
+    settings = Settings()
+    if options.workers < 1 or (options.workers != 1 and settings.store_url is None):
         print(
             f"memdb: --workers {options.workers} refused: the store lives inside one process, "
-            "so extra workers would each hold a different database. Run one process.",
+            "so extra workers would each hold a different database. Run one process, "
+            "or set MEMDB_STORE_URL to keep the data in Redis, shared by every worker.",
             file=sys.stderr,
         )
         return 2
-    settings = Settings()
     host = options.host or settings.host
     port = settings.port if options.port is None else options.port
     uvicorn.run(
-        create_app(settings),
+        # Several workers each build their own app from the environment, as this process would.
+        create_app(settings) if options.workers == 1 else "server.app:create_app",
+        factory=options.workers != 1,
         host=host,
         port=port,
-        workers=1,
+        workers=options.workers,
         # Forwarded-for headers name the client only from proxies the operator listed (Uvicorn would trust 127.0.0.1).
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -38,6 +38,7 @@ from server.security.passwords import hash_password
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
+from server.shared_store import SharedStore
 from server.tables import SESSIONS, TABLES, USERS
 from store import Database, StoreActor, StoreClient
 from store.supervisor import Supervisor
@@ -77,10 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
         actor.watch(callers.watch)
         app.state.actor = actor
-        app.state.store = store = StoreClient(actor)
+        # MEMDB_STORE_URL: the data lives in Redis, shared by every node (the actor then holds nothing).
+        app.state.shared = shared = None if settings.store_url is None else SharedStore(settings.store_url, callers)
+        app.state.store = store = StoreClient(actor) if shared is None else shared.store
         # Unknown emails are checked against this, so a failed login costs the same either way.
         app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
         actor.start()
+        if shared is not None:
+            shared.start()
         app.state.supervisor = supervisor = Supervisor(
             actor,
             settings.memory_limit_mb * 1024 * 1024,
@@ -102,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await registry.close()
             await supervisor.stop()
             await actor.close()
+            if shared is not None:
+                await shared.close()
 
     app = FastAPI(
         title="memdb",

@@ -35,6 +35,7 @@ from store import (
     StoreClosed,
     StoreError,
     StoreOverloaded,
+    StoreUnavailable,
 )
 
 logger = logging.getLogger("memdb.errors")
@@ -116,6 +117,9 @@ def _store_error(request: Request, error: StoreError) -> Response:
         return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
     if isinstance(error, InsufficientStorage):
         return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)
+    if isinstance(error, StoreUnavailable):
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        return error_response(request, 503, "SERVICE_UNAVAILABLE", error.message, headers=headers)
     if isinstance(error, StoreOverloaded | StoreClosed):
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
         return error_response(request, 503, "SERVICE_UNAVAILABLE", "the store is busy; retry shortly", headers=headers)

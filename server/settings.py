@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    store_url: str | None = Field(default=None, pattern=r"^rediss?://", repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
+        if self.store_url is not None and self.jwt_secret is None:
+            raise ValueError("MEMDB_JWT_SECRET is required with MEMDB_STORE_URL: every node must sign tokens alike")
         if self.jwt_secret is None and not self.production:
             self.jwt_secret = SecretStr(secrets.token_urlsafe(48))  # tokens die with the process
         if self.production:

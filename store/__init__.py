@@ -20,6 +20,7 @@ from store.errors import (
     StoreClosed,
     StoreError,
     StoreOverloaded,
+    StoreUnavailable,
 )
 from store.query import Predicate, Query, SortKey
 from store.querylang import QueryParser
@@ -51,5 +52,6 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreOverloaded",
+    "StoreUnavailable",
     "TableSpec",
 ]

@@ -13,6 +13,7 @@ from server.errors import RETRY_AFTER_SECONDS, APIError
 from server.models.common import Envelope
 from server.responses import plain
 from server.routers import API_PREFIX
+from server.shared_store import SharedStore
 from store.supervisor import Supervisor
 
 router = APIRouter(prefix=API_PREFIX, tags=["system"])
@@ -45,6 +46,10 @@ async def ready(request: Request) -> Response:
     """Readiness: 200 while the store runs, has mailbox room and is under its memory limit, else 503."""
     supervisor: Supervisor = request.app.state.supervisor
     actor = supervisor.actor
+    shared: SharedStore | None = request.app.state.shared
+    if shared is not None and not await shared.ready():
+        message = "the store's Redis server cannot be reached"
+        raise APIError(503, "SERVICE_UNAVAILABLE", message, headers={"Retry-After": RETRY_AFTER_SECONDS})
     if not supervisor.healthy:
         if supervisor.memory_exhausted:
             reason = "the memory limit is reached"

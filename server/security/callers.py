@@ -14,6 +14,11 @@ A lookup that was in flight while the cache was emptied must not put back what
 it read before the write: callers note :attr:`CallerCache.epoch` before they ask
 the store, and :meth:`CallerCache.remember` drops the answer if a write has
 emptied the cache since.
+
+With the store on Redis, other nodes write too: their writes reach this cache
+through the store's change feed (:meth:`CallerCache.changed`, published by the
+write itself before its writer hears back), and while that feed is down
+nothing is cached at all (:meth:`CallerCache.follow`).
 """
 
 from __future__ import annotations
@@ -43,17 +48,19 @@ class CallerCache(Generic[Value]):
         self.size = size
         self.epoch = 0
         """Moves on every time the cache is emptied."""
+        self.enabled = True
+        """Off while writes from other nodes could go unseen (a shared store's change feed is down)."""
         self._entries: dict[Hashable, Value] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, session_id: Hashable) -> Value | None:
-        return self._entries.get(session_id)
+        return self._entries.get(session_id) if self.enabled else None
 
     def remember(self, session_id: Hashable, value: Value, epoch: int) -> None:
         """Keep ``value``, read from the store when :attr:`epoch` was ``epoch``, unless a write came since."""
-        if epoch != self.epoch:
+        if epoch != self.epoch or not self.enabled:
             return
         entries = self._entries
         if len(entries) >= self.size and session_id not in entries:
@@ -63,6 +70,16 @@ class CallerCache(Generic[Value]):
     def clear(self) -> None:
         self._entries.clear()
         self.epoch += 1
+
+    def changed(self, table: str) -> None:
+        """Another node (through a shared store's change feed) changed or removed rows of ``table``."""
+        if table in self.watched:
+            self.clear()
+
+    def follow(self, live: bool) -> None:
+        """Whether the shared store's change feed is live: while it is not, nothing is cached."""
+        self.clear()
+        self.enabled = live
 
     def watch(self, command: c.Command[Any]) -> None:
         """The store actor's watcher: empty the cache if ``command`` may have changed a watched row."""

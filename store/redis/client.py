@@ -18,6 +18,9 @@ reconnects on the next call); Redis's ``maxmemory`` refusal raises
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -48,6 +51,8 @@ from store.redis.layout import Layout, chunks, referrers
 from store.schema import Auto, TableSpec
 from store.table import EncodedRows, Row, Table
 
+logger = logging.getLogger("memdb.store.redis")
+
 Watcher = Callable[["c.Command[Any]"], None]
 Parents = dict[tuple[str, int], Row | None]
 """Embedded rows by (foreign-key name, row index); ``None`` when the key is null or names no row."""
@@ -57,6 +62,9 @@ RETRIES = 64
 BATCH = 2000
 """Rows per script call when staging a load or an import: long enough to be cheap, short enough not to stall Redis."""
 FETCH_CHUNK = 5000
+CONNECTIONS = 32
+"""Calls one process has in flight to Redis at most (so at most this many connections); more wait their turn,
+first come first served (a burst of a thousand requests would otherwise open a thousand sockets)."""
 
 
 class _Changed(Exception):
@@ -82,6 +90,7 @@ class RedisStore(StoreClient):
         self._clock = clock
         self._last_now = 0
         self._watchers: list[Watcher] = []
+        self._turns = asyncio.Semaphore(CONNECTIONS)
         self._put_script = redis.register_script(scripts.PUT)
         self._remove_script = redis.register_script(scripts.REMOVE)
         self._begin_script = redis.register_script(scripts.BEGIN)
@@ -110,9 +119,36 @@ class RedisStore(StoreClient):
     async def close(self) -> None:
         await self.redis.aclose()
 
+    async def follow(
+        self, changed: Callable[[str], None], live: Callable[[bool], None], retry_seconds: float = 0.5
+    ) -> None:
+        """Call ``changed(table)`` for every write any node makes to existing rows of ``table``, until cancelled.
+
+        ``live(False)`` says messages may be missed from now on (not subscribed yet, connection lost):
+        whoever caches must forget everything and cache nothing until ``live(True)``, called once the
+        subscription stands again. The subscription reconnects by itself.
+        """
+        channel = f"{self.prefix}changed"
+        while True:
+            live(False)
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                live(True)
+                async for message in pubsub.listen():
+                    changed(message["data"].decode())
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+                logger.warning("the store's change feed is down; reconnecting")
+            finally:
+                live(False)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(retry_seconds)
+
     async def _call(self, action: Awaitable[Any]) -> Any:
         try:
-            return await action
+            async with self._turns:
+                return await action
         except redis_errors.OutOfMemoryError:
             raise InsufficientStorage from None
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
@@ -396,26 +432,46 @@ class RedisStore(StoreClient):
 
     # -- the client API: writes ------------------------------------------------
 
-    def _prepare(self, layout: Layout, values: Mapping[str, Any], now: int, pre_encoded: bool = False) -> Row:
+    def _prepare(
+        self, layout: Layout, values: Mapping[str, Any], now: int, pre_encoded: bool = False
+    ) -> tuple[Row, tuple[int, ...]]:
+        """The new row (its ``seq`` not known yet) and the row positions the store's time went into."""
         table = layout.table
         encoded = dict(values) if pre_encoded else table.encode(values)
+        stamped = []
         for name in table.auto_columns:
             if encoded.get(name) is None:
                 encoded[name] = now
-        return table.new_row(encoded)
+                stamped.append(table.position[name])
+        return table.new_row(encoded), tuple(stamped)
 
-    def _put_row(self, layout: Layout, row: Row, only: Iterable[str] | None = None) -> dict[str, Any]:
+    def _put_row(
+        self, layout: Layout, row: Row, stamped: tuple[int, ...], only: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         references = layout.references(row, self.layouts)
         if only is not None:
             changed = set(only)
             references = [ref for ref in references if ref[0] in changed]
+        packed, spans = layout.pack(row, stamped)
         return {
             "pk": layout.pk_text(row[layout.table.pk_position]),
-            "d": layout.pack(row).decode(),
+            "d": packed.decode(),
             "x": layout.entries(row),
             "o": layout.default_score(row),
+            "on": layout.default_position in stamped and layout.default_numeric,
+            "n": spans,
             "fk": references,
         }
+
+    @staticmethod
+    def _restamp(row: Row, stamped: tuple[int, ...], now: Any) -> Row:
+        """``row`` with the store's time (the script's answer) where ours went, if the store's was later."""
+        if not stamped or not now:
+            return row
+        values = list(row)
+        for position in stamped:
+            values[position] = int(now)
+        return tuple(values)
 
     def _refusal(self, layout: Layout, rows: Sequence[Row], answer: list[Any]) -> tuple[int, StoreError]:
         """The row index (0-based) and store error a ``{1, ...}`` answer of the put script stands for."""
@@ -442,11 +498,10 @@ class RedisStore(StoreClient):
         return MissingReference(name, field, fk.target, present)
 
     async def _put(self, request: dict[str, Any]) -> list[Any]:
-        """Run the put script; :class:`_ClockBehind` when the store's clock is ahead of ours (we catch up)."""
+        """Run the put script; catch up with the store's clock if it wrote a later time than ours."""
         answer = await self._script(self._put_script, request)
-        if answer[0] == 3:
-            self._last_now = max(self._last_now, int(answer[1]))
-            raise _ClockBehind(self._last_now)
+        if answer[0] == 0 and answer[3]:
+            self._last_now = max(self._last_now, int(answer[3]))
         return answer
 
     async def insert(self, table: str, values: Mapping[str, Any], embed: tuple[str, ...] = ()) -> Snapshot:
@@ -454,34 +509,28 @@ class RedisStore(StoreClient):
         try:
             for _ in range(RETRIES):
                 now = self._now()
-                row = self._prepare(layout, values, now)
+                row, stamped = self._prepare(layout, values, now)
                 parents = await self._parents(layout, [row], embed)
                 request = {
                     "table": table,
                     "mode": "insert",
-                    "now": str(now) if self._uses_now(layout, values) else "",
+                    "now": str(now) if stamped else "",
                     "pre": self._parent_tags(layout, row, parents, embed),
-                    "rows": [self._put_row(layout, row)],
+                    "rows": [self._put_row(layout, row, stamped)],
                 }
-                try:
-                    answer = await self._put(request)
-                except _ClockBehind:
-                    continue
+                answer = await self._put(request)
                 if answer[0] == 2:
                     continue
                 if answer[0] == 1:
                     raise self._refusal(layout, [row], answer)[1]
                 (seq,) = orjson.loads(answer[1])
-                stored = (int(seq), 1, *row[2:])
+                stored = self._restamp((int(seq), 1, *row[2:]), stamped, answer[3])
                 return Snapshot(
                     self._present(layout, stored, 0, parents, embed), self._tag(layout, stored, 0, parents, embed)
                 )
             raise StoreOverloaded(0.0)
         finally:
             self._tell(c.Insert(table, values, embed))
-
-    def _uses_now(self, layout: Layout, values: Mapping[str, Any]) -> bool:
-        return any(values.get(name) is None for name in layout.table.auto_columns)
 
     def _parent_tags(self, layout: Layout, row: Row, parents: Parents, embed: Sequence[str]) -> list[list[str]]:
         """Preconditions: the embedded rows (part of the answer's tag) are still what was read."""
@@ -502,7 +551,7 @@ class RedisStore(StoreClient):
         now = self._now()
         refused: list[tuple[int, str]] = []
         try:
-            prepared: list[tuple[int, Row]] = []
+            prepared: list[tuple[int, tuple[Row, tuple[int, ...]]]] = []
             for index, values in enumerate(rows):
                 try:
                     prepared.append((index, self._prepare(layout, values, now)))
@@ -515,25 +564,17 @@ class RedisStore(StoreClient):
                     "table": table,
                     "mode": "each",
                     "now": str(now),
-                    "rows": [self._put_row(layout, row) for _, row in part],
+                    "rows": [self._put_row(layout, row, stamped) for _, (row, stamped) in part],
                 }
-                answer = await self._put_each(request)
+                answer = await self._put(request)
                 for problem in orjson.loads(answer[2]):
-                    index, row = part[problem[1] - 1]
+                    index, (row, _) = part[problem[1] - 1]
                     cause = self._error(layout, row, problem[0], [str(item).encode() for item in problem[2:]])
                     refused.append((index, cause.message))
             refused.sort()
             return refused
         finally:
             self._tell(c.InsertEach(table, rows))
-
-    async def _put_each(self, request: dict[str, Any]) -> list[Any]:
-        for _ in range(RETRIES):
-            try:
-                return await self._put(request)
-            except _ClockBehind:
-                request["now"] = str(self._last_now)
-        raise StoreOverloaded(0.0)
 
     async def load(self, batches: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> dict[str, int]:
         now = self._now()
@@ -569,7 +610,7 @@ class RedisStore(StoreClient):
         self, transaction: int, table: str, rows: Sequence[Mapping[str, Any]], now: int, pre_encoded: bool
     ) -> int:
         layout = self._layout(table)
-        prepared: list[Row] = []
+        prepared: list[tuple[Row, tuple[int, ...]]] = []
         for index, values in enumerate(rows):
             try:
                 prepared.append(self._prepare(layout, values, now, pre_encoded))
@@ -577,7 +618,7 @@ class RedisStore(StoreClient):
                 raise
             except StoreError as error:
                 raise BatchRejected(table, index, error) from None
-        staged: list[Row] = []
+        staged = 0
         try:
             for start in range(0, len(prepared), BATCH):
                 part = prepared[start : start + BATCH]
@@ -586,18 +627,18 @@ class RedisStore(StoreClient):
                     "mode": "stage",
                     "tx": transaction,
                     "now": str(now),
-                    "rows": [self._put_row(layout, row) for row in part],
+                    "rows": [self._put_row(layout, row, stamped) for row, stamped in part],
                 }
-                answer = await self._put_each(request)
+                answer = await self._put(request)
                 if answer[0] == 1:
                     if answer[1] == b"transaction":
                         raise NotFound("transaction", transaction)
-                    index, cause = self._refusal(layout, part, answer)
+                    index, cause = self._refusal(layout, [row for row, _ in part], answer)
                     raise BatchRejected(table, start + index, cause)
-                staged.extend(part)
+                staged += len(part)
         except BaseException:
             if staged:
-                await self._unstage(transaction, len(staged))
+                await self._unstage(transaction, staged)
             raise
         return len(prepared)
 
@@ -652,12 +693,14 @@ class RedisStore(StoreClient):
                 if spec.primary_key in encoded and encoded[spec.primary_key] != row[layout.table.pk_position]:
                     raise InvalidValue(table, spec.primary_key, "cannot be changed")
                 now = None
+                stamped = []
                 for column in layout.table.columns:
                     if column.auto is Auto.ON_WRITE:
                         encoded[column.name] = now = self._now() if now is None else now
+                        stamped.append(layout.table.position[column.name])
                 new = layout.table.changed_row(row, encoded)
                 new_parents = await self._parents(layout, [new], embed)
-                put = self._put_row(layout, new, only=encoded.keys())
+                put = self._put_row(layout, new, tuple(stamped), only=encoded.keys())
                 put["oc"] = new[layout.default_position] != row[layout.default_position]
                 request = {
                     "table": table,
@@ -669,16 +712,13 @@ class RedisStore(StoreClient):
                     ],
                     "rows": [put],
                 }
-                try:
-                    answer = await self._put(request)
-                except _ClockBehind:
-                    continue
+                answer = await self._put(request)
                 if answer[0] == 2:
                     continue
                 if answer[0] == 1:
                     raise self._refusal(layout, [new], answer)[1]
                 ((_, version),) = orjson.loads(answer[1])
-                stored = (new[0], int(version), *new[2:])
+                stored = self._restamp((new[0], int(version), *new[2:]), tuple(stamped), answer[3])
                 return Snapshot(
                     self._present(layout, stored, 0, new_parents, embed),
                     self._tag(layout, stored, 0, new_parents, embed),
@@ -775,12 +815,6 @@ class RedisStore(StoreClient):
             return removed
         finally:
             self._tell(c.Rollback(mark))
-
-
-class _ClockBehind(Exception):
-    def __init__(self, now: int) -> None:
-        super().__init__(now)
-        self.now = now
 
 
 def _fits(layout: Layout, column: str, value: Any) -> bool:

@@ -128,11 +128,27 @@ class Layout:
 
     # -- rows ----------------------------------------------------------------
 
-    def pack(self, row: Row) -> bytes:
+    def pack(self, row: Row, stamped: Sequence[int] = ()) -> tuple[bytes, list[list[int]]]:
+        """The packed row, and the byte spans ``[start, end)`` of the ``stamped`` row positions' values.
+
+        A script may rewrite those spans in place (a timestamp, when the store's clock is ahead of ours).
+        """
         values = list(row[ROW_HEADER:])
         for position, pack, _ in self._packers:
             values[position] = pack(values[position])
-        return orjson.dumps(values)
+        if not stamped:
+            return orjson.dumps(values), []
+        parts: list[bytes] = []
+        spans: list[list[int]] = []
+        length = 1  # the opening bracket
+        wanted = {position - ROW_HEADER for position in stamped}
+        for position, value in enumerate(values):
+            part = orjson.dumps(value)
+            if position in wanted:
+                spans.append([length, length + len(part)])
+            parts.append(part)
+            length += len(part) + 1
+        return b"[" + b",".join(parts) + b"]", spans
 
     def unpack(self, seq: bytes | int, version: bytes | int, data: bytes) -> Row:
         values = orjson.loads(data)

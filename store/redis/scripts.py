@@ -11,8 +11,13 @@ The caller prepares rows in Python with the embedded table's own codecs; a
 script sees a row as its key, packed value and index entries (see
 :mod:`store.redis.layout`). Answers are lists: ``{0, ...}`` done, ``{1, what,
 ...}`` refused (the client raises the matching store error), ``{2}`` a row read
-by the caller changed meanwhile (it reads again and retries), ``{3, now}`` the
-caller's clock is behind the store's (it retries with that time).
+by the caller changed meanwhile (it reads again and retries). Times the store
+fills in come from the caller, unless another node already wrote a later one:
+then the script writes that later time into the packed rows itself (at byte
+spans the caller marked) and answers it, so they never run backwards. A script
+that changes or removes existing rows (or makes staged ones visible) publishes
+each table's name on ``<prefix>changed`` before it answers, so every node can
+drop what it cached from those tables before the writer hears back.
 Scripts that only remove rows may run past ``maxmemory`` (``allow-oom``): they
 free memory; the others are refused whole when Redis is full.
 """
@@ -38,13 +43,26 @@ local function check_pre(pre)
   return true
 end
 
--- Auto timestamps never run backwards across every node writing to this store.
-local function check_clock(now)
-  if not now or now == '' then return nil end
+-- Auto timestamps never run backwards across every node writing to this store: the time written is
+-- the caller's, or the last one written if that is later. Answers the time to write.
+local function clock(now)
+  if not now or now == '' then return now end
   local last = redis.call('GET', P .. 'now')
   if last and tonumber(last) > tonumber(now) then return last end
   redis.call('SET', P .. 'now', now)
-  return nil
+  return now
+end
+
+-- The packed row with the byte spans [start, end) (0-based) of its stamped values replaced by now.
+local function stamp(d, spans, now)
+  local out, from = {}, 1
+  for _, span in ipairs(spans) do
+    table.insert(out, string.sub(d, from, span[1]))
+    table.insert(out, now)
+    from = span[2] + 1
+  end
+  table.insert(out, string.sub(d, from))
+  return table.concat(out)
 end
 
 local function note_order(table_name, score, visible_before)
@@ -66,7 +84,9 @@ PUT = (
     "#!lua\n"
     + PRELUDE
     + r"""
--- req: table, mode (insert | each | stage | update), now, tx, pre, rows: [{pk, d, x, o, fk, oc}]
+-- req: table, mode (insert | each | stage | update), now, tx, pre,
+-- rows: [{pk, d (packed), x (index entries), o (default-sort value), on (o is now), n (spans of now in d),
+--         fk ([field, row key] to check), oc (the default-sort value changed)}]
 local T = req.table
 local mode = req.mode
 local tx = tostring(req.tx or 0)
@@ -118,9 +138,15 @@ for i, row in ipairs(req.rows) do
   end
 end
 
-local behind = check_clock(req.now)
-if behind then return {3, behind} end
+local now = clock(req.now)
+if now ~= req.now then
+  for _, row in ipairs(accepted) do
+    if row.n and #row.n > 0 then row.d = stamp(row.d, row.n, now) end
+    if row.on then row.o = now end
+  end
+end
 
+local changed = false
 local staged = mode == 'stage'
 local index_kind = staged and 's:' or 'i:'
 local seqs = {}
@@ -147,6 +173,7 @@ for n, row in ipairs(accepted) do
     local version = redis.call('HINCRBY', key, 'v', 1)
     redis.call('HSET', key, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
     table.insert(seqs, {seq, version})
+    changed = true
   else
     local before = redis.call('ZCARD', P .. 'all:' .. T) + redis.call('SCARD', P .. 'open') > 0
     local seq = redis.call('INCR', P .. 'seq:' .. T) - 1
@@ -163,7 +190,8 @@ for n, row in ipairs(accepted) do
     table.insert(seqs, seq)
   end
 end
-return {0, cjson.encode(seqs), cjson.encode(refused)}
+if changed then redis.call('PUBLISH', P .. 'changed', T) end
+return {0, cjson.encode(seqs), cjson.encode(refused), now or ''}
 """
 )
 
@@ -223,7 +251,10 @@ for i = #order, 1, -1 do
   drop(order[i][1], order[i][2])
   tables[order[i][1]] = true
 end
-for name, _ in pairs(tables) do forget_order_if_empty(name) end
+for name, _ in pairs(tables) do
+  forget_order_if_empty(name)
+  redis.call('PUBLISH', P .. 'changed', name)
+end
 return {0, #order}
 """
 )
@@ -247,10 +278,12 @@ local tx = tostring(req.tx)
 if redis.call('SISMEMBER', P .. 'open', tx) == 0 then return {1, 'transaction'} end
 local list = P .. 'tx:' .. tx
 local members = redis.call('LRANGE', list, 0, -1)
+local tables = {}
 for _, member in ipairs(members) do
   local split = string.find(member, ':', 1, true)
   local table_name, pk = string.sub(member, 1, split - 1), string.sub(member, split + 1)
   local key = row_key(table_name, pk)
+  tables[table_name] = true
   local found = redis.call('HMGET', key, 's', 'x')
   redis.call('HDEL', key, 't')
   redis.call('ZADD', P .. 'all:' .. table_name, found[1], pk)
@@ -261,6 +294,7 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', list)
 redis.call('SREM', P .. 'open', tx)
+for name, _ in pairs(tables) do redis.call('PUBLISH', P .. 'changed', name) end
 return {0, #members}
 """
 )

@@ -280,3 +280,22 @@ async def test_sorting_by_other_columns_matches_a_stable_sort(any_store: StoreCl
     ages = [item["age"] for item in page.items]
     assert (page.total, ages) == (11, [2, 1, 1, 1, None])  # ages 1,2,3,None repeating; nulls last, ties by insertion
     assert [item["id"] for item in page.items] == [str(uid(n)) for n in (10, 1, 5, 9, 4)]
+
+
+async def test_a_node_whose_clock_is_behind_never_writes_an_earlier_time(
+    redis_store: RedisStore, redis_server: RedisServer
+) -> None:
+    behind = RedisStore(Redis.from_url(redis_server.url), SPECS, clock=Clock(datetime(2020, 1, 1, tzinfo=UTC)))
+    try:
+        first = await redis_store.insert("parent", parent(1))
+        second = await behind.insert("parent", parent(2, name='a name with "quotes" and \\u0000'))
+        assert second.data["created_at"] == first.data["created_at"]
+        assert second.data["updated_at"] == first.data["updated_at"]
+        assert (await redis_store.get("parent", uid(2))) == second
+        changed = await behind.update("parent", uid(1), {"age": 5})
+        assert changed.data["updated_at"] >= first.data["updated_at"]
+        assert (await redis_store.get("parent", uid(1))) == changed
+        listed = await behind.find("parent", Query())
+        assert [item["id"] for item in listed.items] == [str(uid(1)), str(uid(2))]
+    finally:
+        await behind.close()
