@@ -33,12 +33,11 @@ from server.models.common import ErrorEnvelope
 from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, users
 from server.security.auth import Caller
 from server.security.callers import CallerCache
-from server.security.limits import RateLimiter
 from server.security.passwords import hash_password
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
-from server.shared_store import SharedStore
+from server.shared_store import SharedStore, rate_limiter
 from server.tables import SESSIONS, TABLES, USERS
 from store import Database, StoreActor, StoreClient
 from store.supervisor import Supervisor
@@ -84,8 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Unknown emails are checked against this, so a failed login costs the same either way.
         app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
         actor.start()
-        if shared is not None:
-            shared.start()
         app.state.supervisor = supervisor = Supervisor(
             actor,
             settings.memory_limit_mb * 1024 * 1024,
@@ -144,9 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,
-            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_max_clients),
-            login_limiter=RateLimiter(
-                settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, settings.rate_limit_max_clients
+            limiter=rate_limiter(settings, settings.rate_limit_per_minute, "requests"),
+            login_limiter=rate_limiter(
+                settings, settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, "logins"
             ),
             subject_of=tokens.subject,
         )

@@ -5,8 +5,8 @@ be correctly signed and unexpired, and its session must still exist (so logout,
 password changes and deleting the user revoke it at once); the caller's role is
 read from the store, not trusted from the token. The session and its user are
 read once per session and then kept in a :class:`CallerCache` that the store's
-writes empty. ``AdminOnly`` guards routes for admins. Everything that decides
-"who may do what" lives here.
+writes empty (on Redis, the writes of every node). ``AdminOnly`` guards routes
+for admins. Everything that decides "who may do what" lives here.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ async def _caller(request: Request, token: str) -> Caller:
         claims = tokens.verify(token)
     except InvalidToken:
         raise unauthorized("invalid or expired token") from None
+    if callers.check is not None:
+        await callers.check()
     caller = callers.get(claims.session_id)
     if caller is None:
         epoch = callers.epoch

@@ -15,15 +15,15 @@ it read before the write: callers note :attr:`CallerCache.epoch` before they ask
 the store, and :meth:`CallerCache.remember` drops the answer if a write has
 emptied the cache since.
 
-With the store on Redis, other nodes write too: their writes reach this cache
-through the store's change feed (:meth:`CallerCache.changed`, published by the
-write itself before its writer hears back), and while that feed is down
-nothing is cached at all (:meth:`CallerCache.follow`).
+With the store on Redis, other nodes write too: then :attr:`CallerCache.check`
+is set, and each lookup first asks the store (one round trip) whether any node
+changed a watched table since the cache was filled, emptying it if so; a logout
+on one node is refused by every other node from the moment it is acknowledged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from store import commands as c
@@ -48,19 +48,20 @@ class CallerCache(Generic[Value]):
         self.size = size
         self.epoch = 0
         """Moves on every time the cache is emptied."""
-        self.enabled = True
-        """Off while writes from other nodes could go unseen (a shared store's change feed is down)."""
+        self.check: Callable[[], Awaitable[None]] | None = None
+        """Set when other processes write to the store too: awaited before each lookup, it empties the cache
+        if any of them changed a watched table since (see :class:`server.shared_store.SharedStore`)."""
         self._entries: dict[Hashable, Value] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, session_id: Hashable) -> Value | None:
-        return self._entries.get(session_id) if self.enabled else None
+        return self._entries.get(session_id)
 
     def remember(self, session_id: Hashable, value: Value, epoch: int) -> None:
         """Keep ``value``, read from the store when :attr:`epoch` was ``epoch``, unless a write came since."""
-        if epoch != self.epoch or not self.enabled:
+        if epoch != self.epoch:
             return
         entries = self._entries
         if len(entries) >= self.size and session_id not in entries:
@@ -70,16 +71,6 @@ class CallerCache(Generic[Value]):
     def clear(self) -> None:
         self._entries.clear()
         self.epoch += 1
-
-    def changed(self, table: str) -> None:
-        """Another node (through a shared store's change feed) changed or removed rows of ``table``."""
-        if table in self.watched:
-            self.clear()
-
-    def follow(self, live: bool) -> None:
-        """Whether the shared store's change feed is live: while it is not, nothing is cached."""
-        self.clear()
-        self.enabled = live
 
     def watch(self, command: c.Command[Any]) -> None:
         """The store actor's watcher: empty the cache if ``command`` may have changed a watched row."""

@@ -19,7 +19,6 @@ reconnects on the next call); Redis's ``maxmemory`` refusal raises
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -119,31 +118,13 @@ class RedisStore(StoreClient):
     async def close(self) -> None:
         await self.redis.aclose()
 
-    async def follow(
-        self, changed: Callable[[str], None], live: Callable[[bool], None], retry_seconds: float = 0.5
-    ) -> None:
-        """Call ``changed(table)`` for every write any node makes to existing rows of ``table``, until cancelled.
+    async def changes(self, tables: Sequence[str]) -> tuple[int, ...]:
+        """How many times rows of each of ``tables`` were changed or removed, by any node (one round trip).
 
-        ``live(False)`` says messages may be missed from now on (not subscribed yet, connection lost):
-        whoever caches must forget everything and cache nothing until ``live(True)``, called once the
-        subscription stands again. The subscription reconnects by itself.
+        A cache of rows from these tables is exact while these counts stay where they were when it was filled.
         """
-        channel = f"{self.prefix}changed"
-        while True:
-            live(False)
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel)
-                live(True)
-                async for message in pubsub.listen():
-                    changed(message["data"].decode())
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
-                logger.warning("the store's change feed is down; reconnecting")
-            finally:
-                live(False)
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(retry_seconds)
+        counts = await self._call(self.redis.mget([f"{self.prefix}changed:{name}" for name in tables]))
+        return tuple(int(count or 0) for count in counts)
 
     async def _call(self, action: Awaitable[Any]) -> Any:
         try:

@@ -15,9 +15,9 @@ by the caller changed meanwhile (it reads again and retries). Times the store
 fills in come from the caller, unless another node already wrote a later one:
 then the script writes that later time into the packed rows itself (at byte
 spans the caller marked) and answers it, so they never run backwards. A script
-that changes or removes existing rows (or makes staged ones visible) publishes
-each table's name on ``<prefix>changed`` before it answers, so every node can
-drop what it cached from those tables before the writer hears back.
+that changes or removes existing rows (or makes staged ones visible) counts the
+change in ``<prefix>changed:<table>`` in the same step, so a node that caches
+rows of a table knows, with one read, whether any node changed it since.
 Scripts that only remove rows may run past ``maxmemory`` (``allow-oom``): they
 free memory; the others are refused whole when Redis is full.
 """
@@ -190,7 +190,7 @@ for n, row in ipairs(accepted) do
     table.insert(seqs, seq)
   end
 end
-if changed then redis.call('PUBLISH', P .. 'changed', T) end
+if changed then redis.call('INCR', P .. 'changed:' .. T) end
 return {0, cjson.encode(seqs), cjson.encode(refused), now or ''}
 """
 )
@@ -253,7 +253,7 @@ for i = #order, 1, -1 do
 end
 for name, _ in pairs(tables) do
   forget_order_if_empty(name)
-  redis.call('PUBLISH', P .. 'changed', name)
+  redis.call('INCR', P .. 'changed:' .. name)
 end
 return {0, #order}
 """
@@ -294,7 +294,7 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', list)
 redis.call('SREM', P .. 'open', tx)
-for name, _ in pairs(tables) do redis.call('PUBLISH', P .. 'changed', name) end
+for name, _ in pairs(tables) do redis.call('INCR', P .. 'changed:' .. name) end
 return {0, #members}
 """
 )

@@ -299,3 +299,20 @@ async def test_a_node_whose_clock_is_behind_never_writes_an_earlier_time(
         assert [item["id"] for item in listed.items] == [str(uid(1)), str(uid(2))]
     finally:
         await behind.close()
+
+
+async def test_changes_count_writes_to_existing_rows_of_each_table_by_any_client(
+    redis_store: RedisStore, redis_server: RedisServer
+) -> None:
+    other = RedisStore(Redis.from_url(redis_server.url), SPECS)
+    try:
+        await redis_store.insert("parent", parent(1))
+        await redis_store.insert("child", child(10, 1))
+        before = await redis_store.changes(("parent", "child"))
+        assert before == (0, 0)  # new rows change nothing anyone cached
+        await other.update("parent", uid(1), {"name": "renamed"})
+        assert await redis_store.changes(("parent", "child")) == (1, 0)
+        await other.delete("parent", uid(1), cascade=True)
+        assert await redis_store.changes(("parent", "child")) == (2, 1)
+    finally:
+        await other.close()

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -24,8 +24,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Start the service, wait until ``/health`` answers, yield its base URL, stop it."""
+def running_server(
+    env: Mapping[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> Iterator[str]:
+    """Start the service, wait until ``/health`` answers, yield its base URL, stop it.
+
+    ``started`` is handed the process (for tests that kill it themselves).
+    """
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
     process = subprocess.Popen(
@@ -49,6 +56,8 @@ def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        if started is not None:
+            started(process)
         yield base
     finally:
         process.terminate()
