@@ -65,9 +65,11 @@ local function stamp(d, spans, now)
   return table.concat(out)
 end
 
-local function note_order(table_name, score, visible_before)
+-- Rows added in default-sort order let a page be a range of insertion numbers; one out of order ends that.
+-- ``last:<table>`` is the default-sort value of the newest row ('' if it cannot be compared), absent if none.
+local function note_order(table_name, score)
   local last = redis.call('GET', P .. 'last:' .. table_name)
-  if visible_before and (score == '' or (not last) or last == '' or tonumber(score) < tonumber(last)) then
+  if last and (score == '' or last == '' or tonumber(score) < tonumber(last)) then
     redis.call('SET', P .. 'disorder:' .. table_name, '1')
   end
   redis.call('SET', P .. 'last:' .. table_name, score)
@@ -175,7 +177,6 @@ for n, row in ipairs(accepted) do
     table.insert(seqs, {seq, version})
     changed = true
   else
-    local before = redis.call('ZCARD', P .. 'all:' .. T) + redis.call('SCARD', P .. 'open') > 0
     local seq = redis.call('INCR', P .. 'seq:' .. T) - 1
     if staged then
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o, 't', tx)
@@ -186,7 +187,7 @@ for n, row in ipairs(accepted) do
     end
     for _, entry in ipairs(row.x.u) do redis.call('HSET', entry[1], entry[2], row.pk) end
     for _, suffix in ipairs(row.x.i) do redis.call('ZADD', P .. index_kind .. suffix, seq, row.pk) end
-    note_order(T, row.o, before)
+    note_order(T, row.o)
     table.insert(seqs, seq)
   end
 end

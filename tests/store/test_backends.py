@@ -33,7 +33,10 @@ from store import (
     StoreError,
 )
 from store.errors import StoreUnavailable
+from store.redis import connect
 from store.redis.client import RedisStore
+from store.redis.layout import key_text
+from store.schema import Kind
 from store.table import EncodedRows, Table
 from tests.utils.redis_server import RedisServer, running_redis
 
@@ -101,10 +104,17 @@ async def scenario(store: StoreClient) -> list[Any]:
         ([("label__contains", "D 3")], None, 1),
         ([("id", str(uid(12)))], None, 1),
         ([("parent_id", str(uid(2))), ("status__ne", "paid")], "created_at:desc", 1),
+        ([("parent_id", str(uid(2))), ("status", "paid")], None, 1),
+        ([("id__in", f"{uid(12)},{uid(14)},{uid(404)}")], None, 1),
+        ([("status__in", "paid,cancelled"), ("id", str(uid(13)))], None, 1),
     ):
         query = children.parse(filters, sort, page, per_page=7)
         await step(f"find {filters} {sort} {page}", store.find("child", query, embed=("parent",)))
     await step("find by email", store.find("parent", parents.parse([("email", "p3@example.COM")], None)))
+    await step(
+        "find by emails",
+        store.find("parent", parents.parse([("email__in", "p3@example.com,P4@x,p5@EXAMPLE.com")], None)),
+    )
     await step("find sorted by name", store.find("parent", parents.parse([], "name,age:desc", per_page=4)))
     await step("children", store.children("parent", uid(1), "child", "parent_id", Query(per_page=50)))
     await step("children of none", store.children("parent", uid(404), "child", "parent_id", Query()))
@@ -316,3 +326,104 @@ async def test_changes_count_writes_to_existing_rows_of_each_table_by_any_client
         assert await redis_store.changes(("parent", "child")) == (2, 1)
     finally:
         await other.close()
+
+
+async def test_a_write_whose_rows_changed_meanwhile_is_prepared_again_on_the_fresh_rows(
+    redis_store: RedisStore, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another node writes between this node's read and its script: the script refuses, the write is redone."""
+    other = RedisStore(Redis.from_url(redis_server.url), SPECS)
+    await redis_store.load([("parent", [parent(1), parent(2)]), ("child", [child(10, 1), child(11, 2)])])
+    reads = redis_store._parents
+    pending: list[Callable[[], Awaitable[Any]]] = []
+
+    async def interfered(*args: Any) -> Any:
+        found = await reads(*args)
+        if pending:
+            await pending.pop()()
+        return found
+
+    monkeypatch.setattr(redis_store, "_parents", interfered)
+    try:
+        pending.append(lambda: other.update("parent", uid(1), {"name": "changed by another node"}))
+        created = await redis_store.insert("child", child(12, 1), embed=("parent",))
+        assert created.data["parent"]["name"] == "changed by another node"
+        stored = await other.get("child", uid(12), embed=("parent",))
+        assert (plain(created.data), created.tag) == (plain(stored.data), stored.tag)
+        pending.append(lambda: other.update("child", uid(10), {"label": "changed by another node"}))
+        updated = await redis_store.update("child", uid(10), {"quantity": 7})
+        assert (updated.data["label"], updated.data["quantity"], updated.tag) == ("changed by another node", 7, "0.3")
+        pending.append(lambda: other.update("child", uid(11), {"label": "changed again"}))
+        assert await redis_store.delete("child", uid(11)) == 1
+        assert not pending
+    finally:
+        await other.close()
+
+
+async def test_a_purge_redone_when_a_matching_row_changed_meanwhile(
+    redis_store: RedisStore, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = RedisStore(Redis.from_url(redis_server.url), SPECS)
+    await redis_store.load([("parent", [parent(n) for n in range(1, 5)])])
+    run = redis_store._run
+    calls = 0
+
+    async def interfered(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        found = await run(*args, **kwargs)
+        calls += 1
+        if calls == 1:
+            await other.update("parent", uid(3), {"age": None})  # still matches, at another version
+        return found
+
+    monkeypatch.setattr(redis_store, "_run", interfered)
+    try:
+        assert await redis_store.purge("parent", (Predicate(("name",), "eq", "parent 0"),)) == 1
+        assert calls == 2
+        assert await redis_store.purge("parent", (Predicate(("name",), "eq", "nobody"),)) == 0
+    finally:
+        await other.close()
+
+
+async def test_rows_an_import_holds_cannot_lose_their_parent_and_refused_slices_are_taken_back(
+    redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.redis.client.BATCH", 2)
+    await redis_store.insert("parent", parent(1))
+    transaction = await redis_store.begin()
+    await redis_store.stage(transaction, "child", [child(10, 1)])
+    with pytest.raises(Conflict, match="referenced by an import in progress"):
+        await redis_store.delete("parent", uid(1), cascade=True)
+    assert (await redis_store.find("child", Query((Predicate(("id",), "eq", uid(10)),)))).total == 0
+    rows = [parent(2), parent(3), parent(4), parent(5, email="p1@example.com"), parent(6)]
+    with pytest.raises(BatchRejected, match=r"parent\[3\]"):
+        await redis_store.stage(transaction, "parent", rows)  # the first slice of two was staged, then taken back
+    assert await redis_store.stage(transaction, "parent", [parent(2)]) == 1  # the transaction is still open
+    assert await redis_store.commit(transaction) == 2
+    assert await redis_store.counts() == {"parent": 2, "child": 1, "note": 0}
+    with pytest.raises(NotFound):
+        await redis_store.abort(transaction, 10)
+    await assert_redis_indexes_consistent(redis_store)
+
+
+async def test_watchers_see_every_write_the_redis_client_applies(redis_server: RedisServer) -> None:
+    store = connect(redis_server.url, SPECS)
+    seen: list[str] = []
+    store.watch(lambda command: seen.append(command.op))
+    try:
+        await store.redis.flushdb()
+        await store.insert("parent", parent(1))
+        await store.update("parent", uid(1), {"age": 3})
+        with pytest.raises(NotFound):
+            await store.delete("parent", uid(2))
+        assert seen == ["insert", "update", "delete"]
+    finally:
+        await store.close()
+
+
+def test_index_keys_spell_each_kind_of_value_one_way() -> None:
+    assert key_text(Kind.BOOL, True) == "true"
+    assert key_text(Kind.BOOL, False) == "false"
+    assert key_text(Kind.JSON, b'{"a":1}') == '{"a":1}'
+    assert key_text(Kind.UUID, 255) == "0" * 30 + "ff"
+    assert key_text(Kind.INT, -3) == "-3"
