@@ -38,6 +38,7 @@ def settings() -> Settings:
         redis.Redis.from_url(STORE_URL).flushdb()
     return Settings(
         store_url=STORE_URL,
+        jwt_secret=None if STORE_URL is None else "a-test-signing-key-for-the-redis-backend-0123",
         bcrypt_rounds=4,
         seed_file=None,
         admin_email=ADMIN_EMAIL,
