@@ -236,10 +236,25 @@ class RedisStore(StoreClient):
 
     # -- queries ---------------------------------------------------------------
 
-    async def _page(self, layout: Layout, zset: str, start: int, stop: int) -> tuple[int, bool, list[Row]]:
-        flat = await self._call(self._page_script(args=[zset, layout.row_prefix, start, stop, layout.disorder]))
-        rows = [layout.unpack(flat[i], flat[i + 1], flat[i + 2]) for i in range(2, len(flat), 3)]
-        return int(flat[0]), bool(flat[1]), rows
+    async def _page(
+        self, layout: Layout, zset: str, start: int, stop: int, embed: Sequence[str] = ()
+    ) -> tuple[int, bool, list[Row], Parents]:
+        """Ranks ``start..stop`` of ``zset``: the set's size, whether the table is out of default order, the
+        rows and the ``embed``-ded rows they reference, all in one round trip."""
+        fks = [fk for fk in layout.spec.foreign_keys if fk.name in embed]
+        arguments: list[Any] = [zset, layout.row_prefix, start, stop, layout.disorder]
+        for fk in fks:
+            arguments += [f"{layout.name}:{fk.field}:", self.layouts[fk.target].row_prefix]
+        flat = await self._call(self._page_script(args=arguments))
+        width = 3 * (1 + len(fks))
+        rows: list[Row] = []
+        parents: Parents = {}
+        for index, at in enumerate(range(2, len(flat), width)):
+            rows.append(layout.unpack(flat[at], flat[at + 1], flat[at + 2]))
+            for number, fk in enumerate(fks):
+                seq, version, data = flat[at + 3 * (number + 1) : at + 3 * (number + 2)]
+                parents[fk.name, index] = None if seq is None else self.layouts[fk.target].unpack(seq, version, data)
+        return int(flat[0]), bool(flat[1]), rows, parents
 
     async def _candidates(
         self, layout: Layout, predicates: tuple[q.Predicate, ...]
@@ -306,8 +321,11 @@ class RedisStore(StoreClient):
                 buckets.append([member.decode() for member in members])
         return buckets, tuple(p for p in predicates if p is not chosen)
 
-    async def _run(self, layout: Layout, query: q.Query, paged: bool = True) -> tuple[list[Row], int]:
-        """The page of rows ``query`` asks for (every match if not ``paged``) and the number that matched."""
+    async def _run(
+        self, layout: Layout, query: q.Query, paged: bool = True, embed: Sequence[str] = ()
+    ) -> tuple[list[Row], int, Parents | None]:
+        """The page of rows ``query`` asks for (every match if not ``paged``), the number that matched, and
+        the ``embed``-ded rows when the page came with them."""
         table = layout.table
         spec = table.spec
         sort = query.sort or (q.SortKey(spec.default_sort),)
@@ -327,12 +345,12 @@ class RedisStore(StoreClient):
             zset = layout.all
             if single_index:
                 zset = layout.index_key(query.predicates[0].path[0], query.predicates[0].value)
-            total, disordered, rows = await self._page(layout, zset, offset, end - 1)
+            total, disordered, rows, parents = await self._page(layout, zset, offset, end - 1, embed)
             if not disordered:
-                return rows, total
+                return rows, total, parents
         buckets, rest = await self._candidates(layout, query.predicates)
         if buckets is None:
-            _, disordered, candidates = await self._page(layout, layout.all, 0, -1)
+            _, disordered, candidates, _ = await self._page(layout, layout.all, 0, -1)
         else:
             pks = [pk for bucket in buckets for pk in bucket]
             candidates = await self._visible_rows(layout, pks)
@@ -341,13 +359,14 @@ class RedisStore(StoreClient):
             disordered = bool(await self._call(self.redis.exists(layout.disorder)))
         matches = q._filter(table, candidates, rest)
         if not paged:
-            return matches, len(matches)
+            return matches, len(matches), None
         table.in_default_order = not disordered
-        return q._order(table, matches, sort, end)[offset:end], len(matches)
+        return q._order(table, matches, sort, end)[offset:end], len(matches), None
 
     async def _presented_page(self, layout: Layout, query: q.Query, embed: Sequence[str], reveal: bool) -> Page:
-        rows, total = await self._run(layout, query)
-        parents = await self._parents(layout, rows, embed)
+        rows, total, parents = await self._run(layout, query, embed=embed)
+        if parents is None:
+            parents = await self._parents(layout, rows, embed)
         items = [self._present(layout, row, i, parents, embed, reveal) for i, row in enumerate(rows)]
         return Page(items, total, query.page, query.per_page)
 
@@ -765,7 +784,7 @@ class RedisStore(StoreClient):
         layout = self._layout(table)
         try:
             for _ in range(RETRIES):
-                rows, _ = await self._run(layout, q.Query(predicates), paged=False)
+                rows, _, _ = await self._run(layout, q.Query(predicates), paged=False)
                 if not rows:
                     return 0
                 pk = layout.table.pk_position

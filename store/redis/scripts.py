@@ -323,13 +323,30 @@ return {0, left}
 )
 
 PAGE = r"""#!lua flags=no-writes
--- ARGV: sorted set, row-key prefix, start, stop, disorder key.
--- Answers {total, disorder flag, seq, version, data, ...} for ranks start..stop, in one step.
+-- ARGV: sorted set, row-key prefix, start, stop, disorder key, then pairs (index-suffix prefix of a foreign
+-- key, the referenced table's row-key prefix) for each embedded row.
+-- Answers {total, disorder flag, then per row: seq, version, data, and per embed: seq, version, data (or nils)}
+-- for ranks start..stop, in one step. A row's foreign key is read from its index entries (``x``).
 local z, rows = ARGV[1], ARGV[2]
 local answer = {redis.call('ZCARD', z), redis.call('EXISTS', ARGV[5])}
 for _, pk in ipairs(redis.call('ZRANGE', z, ARGV[3], ARGV[4])) do
-  local found = redis.call('HMGET', rows .. pk, 's', 'v', 'd')
+  local found = redis.call('HMGET', rows .. pk, 's', 'v', 'd', 'x')
   table.insert(answer, found[1]); table.insert(answer, found[2]); table.insert(answer, found[3])
+  if #ARGV > 5 then
+    local held = cjson.decode(found[4]).i
+    for e = 6, #ARGV, 2 do
+      local prefix, parent = ARGV[e], nil
+      for _, suffix in ipairs(held) do
+        if string.sub(suffix, 1, #prefix) == prefix then parent = string.sub(suffix, #prefix + 1) end
+      end
+      local other = {false, false, false}
+      if parent then
+        local got = redis.call('HMGET', ARGV[e + 1] .. parent, 's', 'v', 'd')
+        if got[1] then other = got end
+      end
+      for i = 1, 3 do table.insert(answer, other[i]) end
+    end
+  end
 end
 return answer
 """
