@@ -36,6 +36,7 @@ from store import (
     StoreError,
     StoreOverloaded,
     StoreUnavailable,
+    Unsupported,
 )
 
 logger = logging.getLogger("memdb.errors")
@@ -56,6 +57,7 @@ _HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMITED",
+    501: "NOT_IMPLEMENTED",
     503: "SERVICE_UNAVAILABLE",
     507: "INSUFFICIENT_STORAGE",
 }
@@ -117,6 +119,8 @@ def _store_error(request: Request, error: StoreError) -> Response:
         return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
     if isinstance(error, InsufficientStorage):
         return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)
+    if isinstance(error, Unsupported):
+        return error_response(request, 501, "NOT_IMPLEMENTED", error.message)
     if isinstance(error, StoreUnavailable):
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
         return error_response(request, 503, "SERVICE_UNAVAILABLE", error.message, headers=headers)

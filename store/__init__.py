@@ -21,6 +21,7 @@ from store.errors import (
     StoreError,
     StoreOverloaded,
     StoreUnavailable,
+    Unsupported,
 )
 from store.query import Predicate, Query, SortKey
 from store.querylang import QueryParser
@@ -54,4 +55,5 @@ __all__ = [
     "StoreOverloaded",
     "StoreUnavailable",
     "TableSpec",
+    "Unsupported",
 ]

@@ -111,6 +111,14 @@ class StoreUnavailable(StoreError):
         super().__init__(reason)
 
 
+class Unsupported(StoreError):
+    """The operation exists on another store backend but not on this one."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"this operation is not available with the store on {backend}")
+        self.backend = backend
+
+
 class BatchRejected(StoreError):
     """One record of a multi-row load was refused; nothing of the load was applied."""
 

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import orjson
 from redis import exceptions as redis_errors
@@ -44,6 +44,7 @@ from store.errors import (
     StoreError,
     StoreOverloaded,
     StoreUnavailable,
+    Unsupported,
 )
 from store.redis import scripts
 from store.redis.layout import Layout, chunks, referrers
@@ -100,6 +101,11 @@ class RedisStore(StoreClient):
         self._export_script = redis.register_script(scripts.EXPORT)
 
     # -- plumbing ------------------------------------------------------------
+
+    @property
+    def actor(self) -> NoReturn:  # type: ignore[override]
+        """There is no actor: a client method this class does not answer itself is refused, clearly."""
+        raise Unsupported("Redis")
 
     def watch(self, watcher: Watcher) -> None:
         """Show ``watcher`` every write command this node applied (as the actor shows its watchers)."""

@@ -32,7 +32,7 @@ from store import (
     StoreClient,
     StoreError,
 )
-from store.errors import StoreUnavailable
+from store.errors import StoreUnavailable, Unsupported
 from store.redis import connect
 from store.redis.client import RedisStore
 from store.redis.layout import key_text
@@ -427,3 +427,8 @@ def test_index_keys_spell_each_kind_of_value_one_way() -> None:
     assert key_text(Kind.JSON, b'{"a":1}') == '{"a":1}'
     assert key_text(Kind.UUID, 255) == "0" * 30 + "ff"
     assert key_text(Kind.INT, -3) == "-3"
+
+
+async def test_an_operation_only_the_embedded_store_has_is_refused_clearly_on_redis(redis_store: RedisStore) -> None:
+    with pytest.raises(Unsupported, match="not available with the store on Redis"):
+        await StoreClient.counts(redis_store)  # the embedded client's own method, as a new one would be
