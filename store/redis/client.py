@@ -159,6 +159,9 @@ class RedisStore(StoreClient):
 
     async def _fetch_rows(self, keys: Sequence[str]) -> list[tuple[Any, ...]]:
         """``(seq, version, data, staged)`` per row key (all ``None`` for a missing row)."""
+        if len(keys) == 1:  # a plain command: no script to run for the commonest read
+            found_one = self.redis.hmget(keys[0], ["s", "v", "d", "t"])
+            return [tuple(await self._call(cast(Awaitable[list[Any]], found_one)))]
         found: list[tuple[Any, ...]] = []
         for part in chunks(keys, FETCH_CHUNK):
             flat = await self._call(self._fetch_script(args=list(part)))
