@@ -715,8 +715,10 @@ class RedisStore(StoreClient):
                     "table": table,
                     "mode": "update",
                     "now": "" if now is None else str(now),
+                    # The row and the embedded rows its tag was checked with, and those the answer embeds.
                     "pre": [
                         [layout.row_key(row[layout.table.pk_position]), f"{row[0]}.{row[1]}"],
+                        *self._parent_tags(layout, row, parents, embed),
                         *self._parent_tags(layout, new, new_parents, embed),
                     ],
                     "rows": [put],

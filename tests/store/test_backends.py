@@ -432,3 +432,28 @@ def test_index_keys_spell_each_kind_of_value_one_way() -> None:
 async def test_an_operation_only_the_embedded_store_has_is_refused_clearly_on_redis(redis_store: RedisStore) -> None:
     with pytest.raises(Unsupported, match="not available with the store on Redis"):
         await StoreClient.counts(redis_store)  # the embedded client's own method, as a new one would be
+
+
+async def test_an_if_match_on_an_embedded_tag_fails_if_the_old_parent_changed_before_the_write(
+    redis_store: RedisStore, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tag checked includes the old parent's; moving the row elsewhere must not skip re-checking it."""
+    other = RedisStore(Redis.from_url(redis_server.url), SPECS)
+    await redis_store.load([("parent", [parent(1), parent(2)]), ("child", [child(10, 1)])])
+    tag = (await redis_store.get("child", uid(10), embed=("parent",))).tag
+    reads = redis_store._parents
+    pending = [lambda: other.update("parent", uid(1), {"name": "changed by another node"})]
+
+    async def interfered(*args: Any) -> Any:
+        found = await reads(*args)
+        if pending:
+            await pending.pop()()
+        return found
+
+    monkeypatch.setattr(redis_store, "_parents", interfered)
+    try:
+        with pytest.raises(PreconditionFailed):
+            await redis_store.update("child", uid(10), {"parent_id": uid(2)}, if_match=(tag,), embed=("parent",))
+        assert (await other.get("child", uid(10))).data["parent_id"] == str(uid(1))
+    finally:
+        await other.close()
