@@ -18,8 +18,10 @@ import time
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from server.security.limits import RateLimiter, Verdict
+from store.redis import CONNECT_SECONDS
 
 logger = logging.getLogger("memdb.limits")
 
@@ -30,8 +32,19 @@ class SharedRateLimiter(RateLimiter):
     def __init__(self, url: str, limit: int, name: str) -> None:
         super().__init__(limit)
         self._item = RateLimitItemPerMinute(limit)
-        storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix=f"memdb:limits:{name}")
+        self._pool = ConnectionPool.from_url(url, socket_connect_timeout=CONNECT_SECONDS)
+        # limits' redis-py bridge takes a connection pool, though its signature types options as scalars.
+        storage = RedisStorage(
+            f"async+{url}",
+            implementation="redispy",
+            key_prefix=f"memdb:limits:{name}",
+            connection_pool=self._pool,  # type: ignore[arg-type]
+        )
         self._window = MovingWindowRateLimiter(storage)
+
+    async def close(self) -> None:
+        """Close this limiter's connections to Redis (they close with the process otherwise)."""
+        await self._pool.disconnect()
 
     async def check(self, key: str) -> Verdict:
         try:
