@@ -99,6 +99,8 @@ class RedisStore(StoreClient):
         self._page_script = redis.register_script(scripts.PAGE)
         self._fetch_script = redis.register_script(scripts.FETCH)
         self._export_script = redis.register_script(scripts.EXPORT)
+        self._order_build_script = redis.register_script(scripts.ORDER_BUILD)
+        self._ordered_page_script = redis.register_script(scripts.ORDERED_PAGE)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -265,6 +267,22 @@ class RedisStore(StoreClient):
                 parents[fk.name, index] = None if seq is None else self.layouts[fk.target].unpack(seq, version, data)
         return int(flat[0]), bool(flat[1]), rows, parents
 
+    async def _ordered_page(self, layout: Layout, sort: q.SortKey, offset: int, end: int) -> tuple[list[Row], int]:
+        """Rows ``offset:end`` of the table sorted by one column: a range of its ordered sets (built on first use)."""
+        request = {
+            "table": layout.name,
+            "column": sort.column,
+            "descending": sort.descending,
+            "offset": offset,
+            "stop": end,
+        }
+        flat = await self._script(self._ordered_page_script, request)
+        if flat[0] == -1:
+            await self._script(self._order_build_script, request)
+            flat = await self._script(self._ordered_page_script, request)
+        rows = [layout.unpack(flat[i], flat[i + 1], flat[i + 2]) for i in range(1, len(flat), 3)]
+        return rows, int(flat[0])
+
     async def _candidates(
         self, layout: Layout, predicates: tuple[q.Predicate, ...]
     ) -> tuple[list[list[str]] | None, tuple[q.Predicate, ...]]:
@@ -357,6 +375,9 @@ class RedisStore(StoreClient):
             total, disordered, rows, parents = await self._page(layout, zset, offset, end - 1, embed)
             if not disordered:
                 return rows, total, parents
+        if paged and not query.predicates and len(sort) == 1 and layout.orderable(sort[0].column):
+            rows, total = await self._ordered_page(layout, sort[0], offset, end)
+            return rows, total, None
         buckets, rest = await self._candidates(layout, query.predicates)
         if buckets is None:
             _, disordered, candidates, _ = await self._page(layout, layout.all, 0, -1)
@@ -465,7 +486,7 @@ class RedisStore(StoreClient):
         return {
             "pk": layout.pk_text(row[layout.table.pk_position]),
             "d": packed.decode(),
-            "x": layout.entries(row),
+            "x": layout.entries(row, stamped),
             "o": layout.default_score(row),
             "on": layout.default_position in stamped and layout.default_numeric,
             "n": spans,

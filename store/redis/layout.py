@@ -98,6 +98,10 @@ class Layout:
         self._indexed = tuple(
             (name, table.position[name], self.kinds[name], name in table.folded) for name in table.indexes
         )
+        self._ordered = tuple(
+            (c.name, table.position[c.name]) for c in spec.columns if c.kind in (Kind.DECIMAL, Kind.DATETIME)
+        )
+        """Columns Redis can keep in order (their values are exact as a sorted set's double scores)."""
         self.default_position = table.position[spec.default_sort]
         self.default_numeric = self.kinds[spec.default_sort] in _WIDE_KINDS
 
@@ -156,8 +160,13 @@ class Layout:
             values[position] = unpack(values[position])
         return (int(seq), int(version), *values)
 
-    def entries(self, row: Row) -> dict[str, Any]:
-        """The index entries ``row`` holds: unique ``[hash, field]`` pairs and equality-set suffixes."""
+    def orderable(self, column: str) -> bool:
+        """Whether a page sorted by ``column`` alone can be a range of its ordered sets."""
+        return any(name == column for name, _ in self._ordered)
+
+    def entries(self, row: Row, stamped: Sequence[int] = ()) -> dict[str, Any]:
+        """The index entries ``row`` holds: unique ``[hash, field]`` pairs, equality-set suffixes and
+        ``[column, value or "", stamped]`` for the ordered sets (stamped: the script may put its time there)."""
         unique = [
             [self.unique_hash(name), key_text(kind, fold(row[pos]) if folded else row[pos])]
             for name, pos, kind, folded in self._unique
@@ -168,7 +177,10 @@ class Layout:
             for name, pos, kind, folded in self._indexed
             if row[pos] is not None
         ]
-        return {"u": unique, "i": indexes}
+        ordered = [
+            [name, "" if row[pos] is None else str(row[pos]), 1 if pos in stamped else 0] for name, pos in self._ordered
+        ]
+        return {"u": unique, "i": indexes, "z": ordered}
 
     def default_score(self, row: Row) -> str:
         """The default-sort value as text for the scripts' order check ("" when it cannot be compared)."""

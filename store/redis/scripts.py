@@ -75,6 +75,39 @@ local function note_order(table_name, score)
   redis.call('SET', P .. 'last:' .. table_name, score)
 end
 
+-- Ordered indexes (built lazily, see ORDER_BUILD): per column a set ascending, one descending (negated
+-- scores) and one of nulls; members are the zero-padded insertion number and the key, so equal values
+-- keep insertion order in both directions.
+local function ordered_keys(table_name, column)
+  local base = P .. 'o:' .. table_name .. ':' .. column
+  return base .. ':asc', base .. ':desc', base .. ':null', P .. 'ordered:' .. table_name .. ':' .. column
+end
+
+local function order_add(table_name, entries, seq, pk, only)
+  for _, entry in ipairs(entries or {}) do
+    local asc, desc, null, flag = ordered_keys(table_name, entry[1])
+    if (only and entry[1] == only) or (not only and redis.call('EXISTS', flag) == 1) then
+      local member = string.format('%016d', tonumber(seq)) .. ':' .. pk
+      if entry[2] == '' then
+        redis.call('ZADD', null, 0, member)
+      else
+        redis.call('ZADD', asc, entry[2], member)
+        redis.call('ZADD', desc, -tonumber(entry[2]), member)
+      end
+    end
+  end
+end
+
+local function order_remove(table_name, entries, seq, pk)
+  for _, entry in ipairs(entries or {}) do
+    local asc, desc, null = ordered_keys(table_name, entry[1])
+    local member = string.format('%016d', tonumber(seq)) .. ':' .. pk
+    redis.call('ZREM', asc, member)
+    redis.call('ZREM', desc, member)
+    redis.call('ZREM', null, member)
+  end
+end
+
 local function forget_order_if_empty(table_name)
   if redis.call('ZCARD', P .. 'all:' .. table_name) == 0 and redis.call('SCARD', P .. 'open') == 0 then
     redis.call('DEL', P .. 'disorder:' .. table_name, P .. 'last:' .. table_name)
@@ -144,6 +177,9 @@ local now = clock(req.now)
 if now ~= req.now then
   for _, row in ipairs(accepted) do
     if row.n and #row.n > 0 then row.d = stamp(row.d, row.n, now) end
+    for _, entry in ipairs(row.x.z or {}) do
+      if entry[3] == 1 then entry[2] = now end
+    end
     if row.on then row.o = now end
   end
 end
@@ -171,6 +207,8 @@ for n, row in ipairs(accepted) do
     end
     for _, entry in ipairs(row.x.u) do redis.call('HSET', entry[1], entry[2], row.pk) end
     for _, suffix in ipairs(row.x.i) do redis.call('ZADD', P .. 'i:' .. suffix, seq, row.pk) end
+    order_remove(T, was.z, seq, row.pk)
+    order_add(T, row.x.z, seq, row.pk)
     if row.oc then redis.call('SET', P .. 'disorder:' .. T, '1') end
     local version = redis.call('HINCRBY', key, 'v', 1)
     redis.call('HSET', key, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
@@ -184,6 +222,7 @@ for n, row in ipairs(accepted) do
     else
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
       redis.call('ZADD', P .. 'all:' .. T, seq, row.pk)
+      order_add(T, row.x.z, seq, row.pk)
     end
     for _, entry in ipairs(row.x.u) do redis.call('HSET', entry[1], entry[2], row.pk) end
     for _, suffix in ipairs(row.x.i) do redis.call('ZADD', P .. index_kind .. suffix, seq, row.pk) end
@@ -200,9 +239,10 @@ REMOVE_HELPERS = r"""
 -- Remove one row and every index entry it holds.
 local function drop(table_name, pk)
   local key = row_key(table_name, pk)
-  local found = redis.call('HMGET', key, 'x', 't')
+  local found = redis.call('HMGET', key, 'x', 't', 's')
   if not found[1] then return end
   local held = cjson.decode(found[1])
+  order_remove(table_name, held.z, found[3], pk)
   for _, entry in ipairs(held.u) do
     if redis.call('HGET', entry[1], entry[2]) == pk then redis.call('HDEL', entry[1], entry[2]) end
   end
@@ -288,7 +328,9 @@ for _, member in ipairs(members) do
   local found = redis.call('HMGET', key, 's', 'x')
   redis.call('HDEL', key, 't')
   redis.call('ZADD', P .. 'all:' .. table_name, found[1], pk)
-  for _, suffix in ipairs(cjson.decode(found[2]).i) do
+  local held = cjson.decode(found[2])
+  order_add(table_name, held.z, found[1], pk)
+  for _, suffix in ipairs(held.i) do
     redis.call('ZREM', P .. 's:' .. suffix, pk)
     redis.call('ZADD', P .. 'i:' .. suffix, found[1], pk)
   end
@@ -319,6 +361,52 @@ end
 local left = redis.call('LLEN', list)
 if left == 0 and not req.keep then redis.call('SREM', P .. 'open', tx) end
 return {0, left}
+"""
+)
+
+ORDER_BUILD = (
+    "#!lua\n"
+    + PRELUDE
+    + r"""
+-- req: table, column. Build the column's ordered sets from every visible row, once; writes keep them since.
+local T, column = req.table, req.column
+local _, _, _, flag = ordered_keys(T, column)
+if redis.call('EXISTS', flag) == 1 then return {0, 0} end
+local members = redis.call('ZRANGE', P .. 'all:' .. T, 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local x = redis.call('HGET', row_key(T, members[i]), 'x')
+  order_add(T, cjson.decode(x).z, members[i + 1], members[i], column)
+end
+redis.call('SET', flag, '1')
+return {0, #members / 2}
+"""
+)
+
+ORDERED_PAGE = (
+    "#!lua flags=no-writes\n"
+    + PRELUDE
+    + r"""
+-- req: table, column, descending, offset, stop (exclusive). Answers {-1} if the column has no ordered
+-- sets yet, else {total, seq, version, data, ...}: the rows by that column (nulls last), in one step.
+local asc, desc, null, flag = ordered_keys(req.table, req.column)
+if redis.call('EXISTS', flag) == 0 then return {-1} end
+local main = req.descending and desc or asc
+local n, nulls = redis.call('ZCARD', main), redis.call('ZCARD', null)
+local answer = {n + nulls}
+local members = {}
+if req.offset < n then
+  for _, m in ipairs(redis.call('ZRANGE', main, req.offset, math.min(req.stop, n) - 1)) do table.insert(members, m) end
+end
+if req.stop > n then
+  for _, m in ipairs(redis.call('ZRANGE', null, math.max(req.offset - n, 0), req.stop - n - 1)) do
+    table.insert(members, m)
+  end
+end
+for _, member in ipairs(members) do
+  local found = redis.call('HMGET', row_key(req.table, string.sub(member, 18)), 's', 'v', 'd')
+  table.insert(answer, found[1]); table.insert(answer, found[2]); table.insert(answer, found[3])
+end
+return answer
 """
 )
 

@@ -215,3 +215,19 @@ async def assert_redis_indexes_consistent(store: RedisStore) -> None:
             assert found == set(buckets), f"{name}.{column} index sets (none empty, none missing)"
             for key, members in buckets.items():
                 assert [m.decode() for m in await redis.zrange(key, 0, -1)] == members, f"{key} in insertion order"
+        for column in table.columns:
+            if not await redis.exists(f"{store.prefix}ordered:{name}:{column.name}"):
+                continue
+            position = table.position[column.name]
+
+            label = {row[0]: f"{row[0]:016d}:{layout.pk_text(row[table.pk_position])}" for row in rows}
+            valued = [row for row in rows if row[position] is not None]
+            expected_sets = {
+                "asc": [label[row[0]] for row in sorted(valued, key=lambda row: (row[position], row[0]))],
+                "desc": [label[row[0]] for row in sorted(valued, key=lambda row: (-row[position], row[0]))],
+                "null": [label[row[0]] for row in rows if row[position] is None],
+            }
+            for kind, expected_members in expected_sets.items():
+                key = f"{store.prefix}o:{name}:{column.name}:{kind}"
+                found_members = [m.decode() for m in await redis.zrange(key, 0, -1)]
+                assert found_members == expected_members, f"{key}: the rows in that order"

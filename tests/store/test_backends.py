@@ -59,6 +59,7 @@ def child(n: int, owner: int, **values: Any) -> dict[str, Any]:
         "amount": f"{n % 7}.25",
         "quantity": n % 2 or None,
         "address": {"city": f"city {n % 2}", "floor": n % 3},
+        "due": None if n % 3 else datetime(2024, 6, 1 + n % 5, tzinfo=UTC),
         **values,
     }
 
@@ -83,8 +84,18 @@ async def scenario(store: StoreClient) -> list[Any]:
 
     children = QueryParser(CHILD)
     parents = QueryParser(PARENT)
+
+    async def sorted_pages(name: str) -> None:
+        """Unfiltered pages sorted by one column: ordered indexes where the backend has them."""
+        for sort in ("amount:desc", "amount", "due", "due:desc", "created_at:desc", "updated_at:desc"):
+            for page in (1, 3, 5):
+                query = children.parse([], sort, page, per_page=7)
+                await step(f"{name}: {sort} page {page}", store.find("child", query, embed=("parent",)))
+        await step(f"{name}: parents by update", store.find("parent", parents.parse([], "updated_at:desc")))
+
     await step("load", store.load([("parent", [parent(n) for n in range(1, 7)])]))
     await step("load children", store.load([("child", [child(10 + n, 1 + n % 4) for n in range(30)])]))
+    await sorted_pages("sorted after load")
     await step("load refused", store.load([("parent", [parent(50)]), ("child", [child(51, 50), child(52, 99)])]))
     await step("duplicate email, other case", store.insert("parent", parent(60, email="p1@EXAMPLE.com")))
     await step("duplicate key", store.insert("parent", parent(1, email="new@example.com")))
@@ -134,6 +145,7 @@ async def scenario(store: StoreClient) -> list[Any]:
     await step("change own email case", store.update("parent", uid(2), {"email": "p2@EXAMPLE.com"}))
     await step("free an email", store.update("parent", uid(3), {"email": "three@example.com"}))
     await step("reuse freed email", store.insert("parent", parent(70, email="p3@example.com")))
+    await sorted_pages("sorted after updates")
     await step("after updates", store.find("child", children.parse([("status", "shipped")], None, per_page=50)))
     await step("delete referenced", store.delete("parent", uid(1)))
     await step("delete stale", store.delete("child", uid(11), if_match=("1.1",)))
@@ -173,6 +185,8 @@ async def test_every_answer_of_a_long_scenario_is_the_same_on_both_backends(redi
     answers = await scenario(redis_store)
     for want, got in zip(expected, answers, strict=True):
         assert got == want
+    for column in ("amount", "due", "created_at", "updated_at"):  # those pages came from ordered sets
+        assert await redis_store.redis.exists(f"memdb:ordered:child:{column}")
     await assert_redis_indexes_consistent(redis_store)
 
 
@@ -187,6 +201,8 @@ async def test_rows_given_out_of_order_are_listed_in_creation_order(any_store: S
 
 async def test_a_staged_import_is_invisible_until_its_commit_shows_all_of_it(redis_store: RedisStore) -> None:
     await redis_store.insert("parent", parent(1))
+    newest_first = Query(sort=(SortKey("created_at", descending=True),))
+    assert (await redis_store.find("parent", newest_first)).total == 1  # builds the ordered sets
     transaction = await redis_store.begin()
     assert await redis_store.stage(transaction, "parent", [parent(2), parent(3)]) == 2
     assert await redis_store.stage(transaction, "child", [child(10, 2)]) == 1  # references a staged parent
@@ -198,8 +214,11 @@ async def test_a_staged_import_is_invisible_until_its_commit_shows_all_of_it(red
     with pytest.raises(StoreError, match="already exists"):  # a staged row holds its key and unique values
         await redis_store.insert("parent", parent(2, email="other@example.com"))
     assert (await redis_store.find("parent", Query())).total == 1
+    assert (await redis_store.find("parent", newest_first)).total == 1
     assert await redis_store.commit(transaction) == 3
     assert await redis_store.counts() == {"parent": 3, "child": 1, "note": 0}
+    listed = await redis_store.find("parent", newest_first)
+    assert [item["id"] for item in listed.items] == [str(uid(n)) for n in (2, 3, 1)]  # one load time, by insertion
     assert (await redis_store.get("child", uid(10), embed=("parent",))).data["parent"]["id"] == str(uid(2))
     with pytest.raises(NotFound):
         await redis_store.commit(transaction)
