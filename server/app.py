@@ -8,7 +8,6 @@ draining its mailbox, after the last.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +33,7 @@ from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, u
 from server.security.auth import Caller
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
-from server.security.passwords import hash_password
+from server.security.passwords import LoginCheck
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
@@ -78,8 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actor.watch(callers.watch)
         app.state.actor = actor
         app.state.store = store = StoreClient(actor)
-        # Unknown emails are checked against this, so a failed login costs the same either way.
-        app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
+        app.state.login_check = await LoginCheck.create(settings.bcrypt_rounds)
         actor.start()
         app.state.supervisor = supervisor = Supervisor(
             actor,

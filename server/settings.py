@@ -9,10 +9,15 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic import EmailStr, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT_BYTES = 8
+"""A production secret with fewer different bytes than this (``aaaa…``, ``abab…``) is refused as guessable."""
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+"""Below this, a stolen hash is cheap to crack; tests and development may go down to bcrypt's minimum, 4."""
 
 
 class Settings(BaseSettings):
@@ -62,8 +67,19 @@ class Settings(BaseSettings):
         if self.production:
             if self.jwt_secret is None:
                 raise ValueError("MEMDB_JWT_SECRET is required when MEMDB_ENV=production")
-            if len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            secret = self.jwt_secret.get_secret_value().encode()
+            if len(secret) < MIN_SECRET_BYTES:
                 raise ValueError(f"MEMDB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            if len(set(secret)) < MIN_SECRET_DISTINCT_BYTES:
+                raise ValueError(
+                    f"MEMDB_JWT_SECRET must use at least {MIN_SECRET_DISTINCT_BYTES} different characters;"
+                    " generate one, e.g. with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+                raise ValueError(
+                    f"MEMDB_BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production"
+                    f" (it is {self.bcrypt_rounds})"
+                )
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("set both MEMDB_ADMIN_EMAIL and MEMDB_ADMIN_PASSWORD, or neither")
         return self
@@ -77,3 +93,19 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a refused configuration exits with one line per problem, no traceback."""
+    try:
+        return Settings()
+    except ValidationError as refused:
+        raise SystemExit("\n".join(_problem(error) for error in refused.errors())) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    cause = error.get("ctx", {}).get("error")
+    reason = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    fields = ".".join(str(part) for part in error["loc"])
+    where = f"MEMDB_{fields.upper()}: " if fields else ""
+    return f"memdb: configuration refused: {where}{reason}"
