@@ -129,6 +129,28 @@ def test_what_cannot_be_understood_is_an_invalid_query_naming_the_parameter(
     assert info.value.message.startswith(f"{parameter}: ")
 
 
+@pytest.mark.parametrize(
+    ("parameter", "text", "reason"),
+    [
+        ("quantity", "many", "cannot parse 'many': expected a whole number"),
+        ("quantity__in", "1,x", "cannot parse '1,x': expected a whole number"),
+        ("parent_id", "42", "cannot parse '42': expected a UUID"),
+        ("amount__gte", "1e999999999", "cannot parse '1e999999999': the number is out of range"),
+        ("amount", "cheap", "cannot parse 'cheap': expected a decimal number"),
+        ("amount", "Infinity", "cannot parse 'Infinity': expected a finite decimal number"),
+        ("address.floor", "third", "cannot parse 'third': expected a whole number"),
+        ("due_before", "2024-02-30", "cannot parse '2024-02-30': expected a date (YYYY-MM-DD) or an ISO 8601 datetime"),
+    ],
+)
+def test_an_unparseable_value_is_explained_in_plain_words_never_a_librarys(
+    parameter: str, text: str, reason: str
+) -> None:
+    with pytest.raises(InvalidQuery) as info:
+        CHILDREN.predicate(parameter, text)
+
+    assert info.value.reason == reason
+
+
 def test_hidden_columns_can_be_neither_filtered_nor_sorted() -> None:
     with pytest.raises(InvalidQuery, match="unknown field 'secret'"):
         PARENTS.predicate("secret", "x")
