@@ -21,10 +21,12 @@ from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
+from server.middleware.allowed_hosts import AllowedHostsMiddleware
 from server.middleware.body_limit import BodyLimitMiddleware
 from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
 from server.middleware.observe import ObserveMiddleware
+from server.middleware.public_url import PublicURLMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
@@ -154,6 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    if settings.allowed_hosts:
+        app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

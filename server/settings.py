@@ -8,8 +8,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import EmailStr, Field, SecretStr, ValidationError, model_validator
+from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -51,14 +52,35 @@ class Settings(BaseSettings):
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    public_url: str | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _split_origins(cls, values: dict[str, object]) -> dict[str, object]:
-        origins = values.get("cors_origins")
-        if isinstance(origins, str):
-            values["cors_origins"] = tuple(part.strip() for part in origins.split(",") if part.strip())
+    def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in ("cors_origins", "allowed_hosts"):
+            listed = values.get(name)
+            if isinstance(listed, str):
+                values[name] = tuple(part.strip() for part in listed.split(",") if part.strip())
         return values
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_host_patterns(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
+                raise ValueError(f"{host!r}: a wildcard may only open a name, as in *.example.com")
+        return hosts
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+            raise ValueError("must be an origin such as https://memdb.example.com (scheme and host, no path)")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
