@@ -1,4 +1,4 @@
-"""Per-client allowances over a moving 60-second window (the ``limits`` package's strategy).
+"""Per-client allowances over a moving 60-second window (the ``limits`` package's moving-window storage).
 
 Keys are ``user:<id>`` for authenticated callers and ``addr:<ip>`` otherwise.
 Every admitted request is remembered for 60 s, and one is admitted only while
@@ -6,6 +6,14 @@ fewer than ``limit`` are remembered, so no 60-second window ever holds more
 than ``limit`` requests of one client (a token bucket lets a full bucket plus a
 minute's refill, nearly twice the figure, through in the first minute). The
 state lives in a :class:`BoundedWindowStorage`: at most ``max_clients`` keys.
+
+``limits``' ``MovingWindowRateLimiter.hit`` is exactly the storage's
+``acquire_entry(item.key_for(key), item.amount, item.get_expiry())``; the check
+calls the storage itself with the client's key as it is (each limiter has a
+storage of its own), because ``key_for``'s escaping and the strategy's wrapper
+were two thirds of the cost of a check (11 µs against 4 µs, measured in one
+run). A storage shared by several limiters (Redis) would need ``key_for``'s
+namespacing back.
 """
 
 from __future__ import annotations
@@ -15,11 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
-from limits.aio.strategies import MovingWindowRateLimiter
 
 from server.security.window_storage import BoundedWindowStorage, loop_time
-
-WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +44,19 @@ class RateLimiter:
     def __init__(self, limit: int, max_clients: int = 10_000, clock: Callable[[], float] = loop_time) -> None:
         self.limit = limit
         self.storage = BoundedWindowStorage(max_clients, clock)
-        self._strategy = MovingWindowRateLimiter(self.storage)
         self._item = RateLimitItemPerMinute(limit)
+        self._expiry = self._item.get_expiry()
 
     def __len__(self) -> int:
         return len(self.storage)
 
     async def check(self, key: str) -> Verdict:
         """Count one request for ``key`` if its allowance permits."""
-        allowed = await self._strategy.hit(self._item, key)
-        oldest_leaves, remaining = await self._strategy.get_window_stats(self._item, key)
-        now = self.storage.clock()
-        newest = self.storage.newest_entry(self._item.key_for(key))
-        reset = 0 if newest is None else _seconds(newest + WINDOW_SECONDS - now)
-        retry = 0 if allowed else max(1, _seconds(oldest_leaves - now))
-        return Verdict(allowed, self.limit, remaining, reset, retry)
+        allowed = await self.storage.acquire_entry(key, self._item.amount, self._expiry)
+        held, oldest, newest, now = self.storage.entries(key)  # the window as that left it
+        reset = 0 if newest is None else _seconds(newest + self._expiry - now)
+        retry = 0 if allowed or oldest is None else max(1, _seconds(oldest + self._expiry - now))
+        return Verdict(allowed, self.limit, self.limit - held, reset, retry)
 
 
 def _seconds(interval: float) -> int:

@@ -23,8 +23,16 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import NamedTuple
 
 from limits.aio.storage import MovingWindowSupport, Storage
+
+
+class Entries(NamedTuple):
+    held: int
+    oldest: float | None
+    newest: float | None
+    checked_at: float
 
 
 def loop_time() -> float:
@@ -41,6 +49,7 @@ class BoundedWindowStorage(Storage, MovingWindowSupport):
         super().__init__()
         self.max_keys = max_keys
         self.clock = clock
+        self.checked_at = 0.0
         # Per key, the times of the entries within its window, oldest first; keys least recently seen first.
         self._windows: OrderedDict[str, array[float]] = OrderedDict()
 
@@ -53,7 +62,7 @@ class BoundedWindowStorage(Storage, MovingWindowSupport):
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """Add ``amount`` entries to ``key``'s window if it then holds at most ``limit``."""
-        now = self.clock()
+        now = self.checked_at = self.clock()
         self._forget_idle(now - expiry)
         window = self._windows.get(key)
         if window is None:
@@ -78,10 +87,12 @@ class BoundedWindowStorage(Storage, MovingWindowSupport):
             return now, 0
         return window[0], len(window)
 
-    def newest_entry(self, key: str) -> float | None:
-        """The time of ``key``'s latest entry, if it has one within its window."""
+    def entries(self, key: str) -> Entries:
+        """``key``'s window as the last acquisition (of any key) left it, and when that was."""
         window = self._windows.get(key)
-        return window[-1] if window else None
+        if not window:
+            return Entries(0, None, None, self.checked_at)
+        return Entries(len(window), window[0], window[-1], self.checked_at)
 
     def _forget_idle(self, horizon: float) -> None:
         """Drop least-recently-seen keys whose every entry is at or before ``horizon``."""

@@ -16,8 +16,11 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from limits import RateLimitItemPerMinute
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from server.security.limits import RateLimiter, Verdict
+from server.security.window_storage import BoundedWindowStorage
 from server.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.utils.api import assert_error, create_user
@@ -220,6 +223,28 @@ async def test_clients_idle_for_a_whole_window_are_forgotten() -> None:
     assert len(limiter) == 2
 
 
+async def test_the_storage_serves_limits_own_moving_window_strategy() -> None:
+    # So the limiter is a genuine ``limits`` storage: its strategies (and a Redis storage in its place) agree.
+    clock = Clock(1000.0)
+    storage = BoundedWindowStorage(100, clock)
+    strategy = MovingWindowRateLimiter(storage)
+    three_a_minute = RateLimitItemPerMinute(3)
+
+    hits = [await strategy.hit(three_a_minute, "addr:1") for _ in range(4)]
+    clock.advance(20)
+    stats = await strategy.get_window_stats(three_a_minute, "addr:1")
+    full = await strategy.test(three_a_minute, "addr:1")
+    await strategy.clear(three_a_minute, "addr:1")
+    after_clearing = await strategy.test(three_a_minute, "addr:1")
+
+    assert hits == [True, True, True, False]
+    assert stats == (1060.0, 0)  # the oldest entry leaves at 1060; nothing remains
+    assert not full
+    assert after_clearing
+    assert await storage.check()
+    assert await storage.reset() == 0
+
+
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
@@ -370,6 +395,21 @@ async def test_logins_have_a_stricter_allowance_per_address(app: FastAPI, clock:
     assert allowance(refused) == (LOGIN_LIMIT, 0, 60)
     assert int(refused.headers["retry-after"]) == 60
     assert elsewhere.status_code == 200
+
+
+async def test_logins_at_five_a_second_get_the_login_figure_a_minute(app: FastAPI, clock: Clock) -> None:
+    # A token bucket of 15 a minute let a guesser at 5 a second make 29 attempts in the first minute.
+    wrong = {"email": ADMIN_EMAIL, "password": "wrong-password"}
+    statuses: list[int] = []
+    async with asgi_client(app, address=ADDRESS_A) as guesser:
+        for _ in range(5 * 90):
+            statuses.append((await guesser.post("/auth/token", json=wrong)).status_code)
+            clock.advance(0.2)
+
+    first_minute, next_half = statuses[: 5 * 60], statuses[5 * 60 :]
+    assert first_minute.count(401) == LOGIN_LIMIT
+    assert set(first_minute) == {401, 429}
+    assert next_half.count(401) == LOGIN_LIMIT  # each attempt's place came back a minute after it
 
 
 async def test_a_login_counts_against_the_address_even_with_a_token(app: FastAPI, clock: Clock) -> None:
