@@ -24,7 +24,7 @@ from server.models.dataset import LOCKED_PASSWORD_HASH
 from server.routers import auth as auth_routes
 from server.security import passwords
 from server.security.tokens import ISSUER, InvalidToken, TokenService
-from server.settings import MIN_PRODUCTION_BCRYPT_ROUNDS, Settings
+from server.settings import MIN_PRODUCTION_BCRYPT_ROUNDS, Settings, load_settings
 from server.tables import SESSIONS, USERS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SAMPLE
 from tests.utils.api import assert_error, create_user, error_fields
@@ -821,6 +821,24 @@ def test_development_may_use_the_cheapest_bcrypt_cost_and_any_secret() -> None:
 
     assert settings.bcrypt_rounds == 4
     assert Settings(env="production", jwt_secret=PRODUCTION_SECRET, bcrypt_rounds=10).bcrypt_rounds == 10
+
+
+def test_load_settings_turns_every_refusal_into_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMDB_ENV", "production")
+    monkeypatch.setenv("MEMDB_JWT_SECRET", "s" * 48)
+    monkeypatch.setenv("MEMDB_PORT", "not-a-port")
+
+    with pytest.raises(SystemExit) as refused:
+        load_settings()
+
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("memdb: configuration refused: MEMDB_PORT: Input should be a valid integer")
+    monkeypatch.setenv("MEMDB_PORT", "8000")
+    with pytest.raises(SystemExit, match=r"^memdb: configuration refused: MEMDB_JWT_SECRET must use at least 8"):
+        load_settings()
+    monkeypatch.setenv("MEMDB_JWT_SECRET", PRODUCTION_SECRET)
+    monkeypatch.setenv("MEMDB_BCRYPT_ROUNDS", "12")
+    assert load_settings().bcrypt_rounds == 12
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,8 @@ async def test_the_storage_serves_limits_own_moving_window_strategy() -> None:
     assert after_clearing
     assert await storage.check()
     assert await storage.reset() == 0
+    assert storage.entries("addr:never-seen") == (0, None, None, 1000.0)  # as of the last acquisition
+    assert storage.base_exceptions is ValueError
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
