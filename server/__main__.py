@@ -13,7 +13,7 @@ import uvicorn
 
 from server.app import create_app
 from server.logs import logging_config
-from server.settings import Settings
+from server.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = Settings()
+    settings = load_settings()
     host = options.host or settings.host
     port = settings.port if options.port is None else options.port
     uvicorn.run(

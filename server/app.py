@@ -8,7 +8,6 @@ draining its mailbox, after the last.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,10 +21,12 @@ from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
+from server.middleware.allowed_hosts import AllowedHostsMiddleware
 from server.middleware.body_limit import BodyLimitMiddleware
 from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
 from server.middleware.observe import ObserveMiddleware
+from server.middleware.public_url import PublicURLMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
@@ -34,7 +35,7 @@ from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, u
 from server.security.auth import Caller
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
-from server.security.passwords import hash_password
+from server.security.passwords import LoginCheck
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
@@ -78,8 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actor.watch(callers.watch)
         app.state.actor = actor
         app.state.store = store = StoreClient(actor)
-        # Unknown emails are checked against this, so a failed login costs the same either way.
-        app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
+        app.state.login_check = await LoginCheck.create(settings.bcrypt_rounds)
         actor.start()
         app.state.supervisor = supervisor = Supervisor(
             actor,
@@ -156,6 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    if settings.allowed_hosts:
+        app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -112,7 +112,7 @@ def _store_error(request: Request, error: StoreError) -> Response:
         details = [{"field": f"query.{error.parameter}", "message": error.reason}]
         return error_response(request, 400, "INVALID_QUERY", f"invalid query parameter '{error.parameter}'", details)
     if isinstance(error, InvalidValue):
-        details = [{"field": f"body.{error.field}", "message": error.message}]
+        details = [{"field": f"body.{error.field}", "message": error.reason}]
         return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
     if isinstance(error, InsufficientStorage):
         return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)

@@ -8,11 +8,17 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT_BYTES = 8
+"""A production secret with fewer different bytes than this (``aaaa…``, ``abab…``) is refused as guessable."""
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+"""Below this, a stolen hash is cheap to crack; tests and development may go down to bcrypt's minimum, 4."""
 
 
 class Settings(BaseSettings):
@@ -46,14 +52,35 @@ class Settings(BaseSettings):
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    public_url: str | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _split_origins(cls, values: dict[str, object]) -> dict[str, object]:
-        origins = values.get("cors_origins")
-        if isinstance(origins, str):
-            values["cors_origins"] = tuple(part.strip() for part in origins.split(",") if part.strip())
+    def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in ("cors_origins", "allowed_hosts"):
+            listed = values.get(name)
+            if isinstance(listed, str):
+                values[name] = tuple(part.strip() for part in listed.split(",") if part.strip())
         return values
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_host_patterns(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
+                raise ValueError(f"{host!r}: a wildcard may only open a name, as in *.example.com")
+        return hosts
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+            raise ValueError("must be an origin such as https://memdb.example.com (scheme and host, no path)")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
@@ -62,8 +89,19 @@ class Settings(BaseSettings):
         if self.production:
             if self.jwt_secret is None:
                 raise ValueError("MEMDB_JWT_SECRET is required when MEMDB_ENV=production")
-            if len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            secret = self.jwt_secret.get_secret_value().encode()
+            if len(secret) < MIN_SECRET_BYTES:
                 raise ValueError(f"MEMDB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            if len(set(secret)) < MIN_SECRET_DISTINCT_BYTES:
+                raise ValueError(
+                    f"MEMDB_JWT_SECRET must use at least {MIN_SECRET_DISTINCT_BYTES} different characters;"
+                    " generate one, e.g. with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+                raise ValueError(
+                    f"MEMDB_BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production"
+                    f" (it is {self.bcrypt_rounds})"
+                )
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("set both MEMDB_ADMIN_EMAIL and MEMDB_ADMIN_PASSWORD, or neither")
         return self
@@ -77,3 +115,19 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a refused configuration exits with one line per problem, no traceback."""
+    try:
+        return Settings()
+    except ValidationError as refused:
+        raise SystemExit("\n".join(_problem(error) for error in refused.errors())) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    cause = error.get("ctx", {}).get("error")
+    reason = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    fields = ".".join(str(part) for part in error["loc"])
+    where = f"MEMDB_{fields.upper()}: " if fields else ""
+    return f"memdb: configuration refused: {where}{reason}"

@@ -72,6 +72,7 @@ class InvalidValue(StoreError):
         super().__init__(f"{table}.{field}: {message}")
         self.table = table
         self.field = field
+        self.reason = message
 
 
 class InsufficientStorage(StoreError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from store.codecs import Codec, codec_for, parse_datetime_text, parse_json_scalar
+from store.codecs import Codec, codec_for, parse_datetime_text, parse_json_scalar, reason
 from store.errors import InvalidQuery
 from store.query import OPERATORS, Op, Predicate, Query, SortKey
 from store.schema import Column, Kind, TableSpec
@@ -67,7 +67,7 @@ class QueryParser:
             else:
                 value = self._value(text, parse, nullable and op in ("eq", "ne"))
         except (ValueError, TypeError, ArithmeticError) as error:
-            raise InvalidQuery(parameter, f"cannot parse '{text}': {error}") from None
+            raise InvalidQuery(parameter, f"cannot parse '{text}': {reason(error, kind)}") from None
         return Predicate(path, op, value)
 
     def sort(self, text: str) -> tuple[SortKey, ...]:
@@ -95,7 +95,8 @@ class QueryParser:
                     try:
                         return Predicate((name,), cast(Op, op), parse_datetime_text(text))
                     except ValueError as error:
-                        raise InvalidQuery(parameter, f"cannot parse '{text}': {error}") from None
+                        why = reason(error, Kind.DATETIME)
+                        raise InvalidQuery(parameter, f"cannot parse '{text}': {why}") from None
         return None
 
     def _resolve(self, parameter: str, codec: Codec, path: tuple[str, ...]) -> tuple[Kind, Any]:

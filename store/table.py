@@ -22,7 +22,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from store.codecs import Codec, codec_for
+from store.codecs import Codec, codec_for, reason
 from store.errors import Conflict, InvalidValue
 from store.pool import Pool
 from store.schema import Column, Kind, TableSpec
@@ -89,7 +89,7 @@ class Table:
         self.auto_columns = tuple(c.name for c in spec.columns if c.auto is not None)
         """Columns the store fills in (with the time) when a new row leaves them out."""
         self._encoders = {
-            c.name: (self.codecs[c.name].encode, self.pools.get(c.name), c.auto is not None, c.nullable)
+            c.name: (self.codecs[c.name].encode, self.pools.get(c.name), c.auto is not None, c.nullable, c.kind)
             for c in spec.columns
         }
         # Integer columns wide enough not to be CPython's shared small ints: equal values in one row share one object.
@@ -118,7 +118,7 @@ class Table:
             encoder = encoders.get(name)
             if encoder is None:
                 raise InvalidValue(self.name, name, "no such column")
-            encode, pool, auto, nullable = encoder
+            encode, pool, auto, nullable, kind = encoder
             if value is None:
                 if auto:
                     continue
@@ -129,7 +129,7 @@ class Table:
             try:
                 value = encode(value)
             except (ValueError, TypeError, ArithmeticError) as exc:
-                raise InvalidValue(self.name, name, str(exc)) from None
+                raise InvalidValue(self.name, name, reason(exc, kind)) from None
             encoded[name] = value if pool is None else pool.share(value)
         return encoded
 

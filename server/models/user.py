@@ -23,7 +23,10 @@ class Role(enum.StrEnum):
 
 
 def _check_password(value: str) -> str:
-    size = len(value.encode())
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can spell
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     if not MIN_PASSWORD_BYTES <= size <= MAX_PASSWORD_BYTES:
         raise ValueError(f"must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes in UTF-8")
     return value

@@ -19,7 +19,7 @@ from server.models.session import LoginRequest, Me, RefreshRequest, TokenPair
 from server.responses import plain
 from server.routers import API_PREFIX
 from server.security.auth import CurrentUser, TokensDep, unauthorized
-from server.security.passwords import verify_password
+from server.security.passwords import LoginCheck, hash_password
 from server.security.tokens import InvalidToken, RefreshToken
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
 from store import MissingReference, NotFound, Predicate
@@ -96,13 +96,25 @@ async def login(request: Request, store: StoreDep, settings: SettingsDep, tokens
     fields = await _login_fields(request)
     found = await store.find(USERS.name, USER_QUERIES.parse([("email", fields.email)], None, per_page=1), reveal=True)
     user = found.items[0] if found.items else None
-    # Unknown emails are checked against a dummy hash so both failures take the same time.
-    hashed = user["password_hash"] if user else request.app.state.dummy_hash
-    if not await verify_password(fields.password, hashed) or user is None:
+    check: LoginCheck = request.app.state.login_check
+    stored_hash = user["password_hash"] if user else None
+    # Unknown emails and locked accounts cost a bcrypt check at the configured cost too: failures look alike.
+    if not await check.matches(fields.password, stored_hash) or user is None or stored_hash is None:
         raise _bad_credentials()
     expired = [("user_id", user["id"]), ("refresh_expires_at__lt", utc_now().isoformat())]
     await store.purge(SESSIONS.name, SESSION_QUERIES.parse(expired, None).predicates)
-    return await _start_session(store, settings, tokens, user, hashed)
+    response = await _start_session(store, settings, tokens, user, stored_hash)
+    if check.outdated(stored_hash):
+        await _rehash(store, user["id"], fields.password, stored_hash, check.rounds)
+    return response
+
+
+async def _rehash(store: StoreDep, user_id: str, password: str, stored_hash: str, rounds: int) -> None:
+    """Store ``password`` hashed at the configured cost, unless the password changed meanwhile."""
+    new_hash = await hash_password(password, rounds)
+    unchanged = (Predicate(("password_hash",), "eq", stored_hash),)
+    with contextlib.suppress(NotFound):  # deleted, or given another password while bcrypt ran
+        await store.update(USERS.name, uuid.UUID(user_id), {"password_hash": new_hash}, guard=unchanged)
 
 
 @router.post("/refresh", response_model=Envelope[TokenPair])
