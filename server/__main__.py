@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from server.app import create_app
+from server.connection_guard import guarded_protocol
 from server.logs import logging_config
 from server.settings import Settings
 
@@ -41,14 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         loop="uvloop",
-        http="httptools",
+        # httptools with a deadline on request headers and a cap on open connections that makes room by
+        # closing the longest-waiting idle one, so slow senders cannot crowd out whole requests (probes too).
+        http=guarded_protocol(settings.header_timeout_seconds, max_open=settings.max_connections * 2),
+        limit_concurrency=None,  # requests in flight: server.middleware.concurrency, in the error envelope
         log_level=settings.log_level.lower(),
         access_log=False,  # server.middleware.observe writes one line per request instead
         server_header=False,  # no "server: uvicorn": nothing to gain from naming the software to every client
         log_config=logging_config(settings.log_level, settings.log_format),  # applied once, Uvicorn's loggers too
-        # The app answers past MEMDB_MAX_CONNECTIONS in-flight requests with an enveloped 503; this is
-        # Uvicorn's own backstop for connections (idle keep-alives included) beyond that.
-        limit_concurrency=settings.max_connections * 2,
     )
     return 0
 
