@@ -119,7 +119,7 @@ async def test_waits_after_the_body_or_the_response_began_or_without_a_body_are_
 
 
 async def waits_unbounded(receive: Receive) -> None:
-    """Waits on ``receive`` for 4 × SECONDS; a bounded wait would have answered 408 and ended it sooner."""
+    """Waits on ``receive`` for four times SECONDS; a bounded wait would have answered 408 and ended it sooner."""
     try:
         message = await asyncio.wait_for(receive(), 4 * SECONDS)
     except TimeoutError:

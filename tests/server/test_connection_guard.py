@@ -49,9 +49,7 @@ async def serving(app: App, max_open: int, header_timeout: float = HEADER_TIMEOU
     protocol = guarded_protocol(header_timeout, max_open)
     state = ServerState()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
-    )
+    server = await loop.create_server(lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[:2]
     finally:
@@ -112,14 +110,14 @@ async def test_past_the_cap_the_longest_waiting_connection_makes_room() -> None:
         serving(App(), max_open=2, header_timeout=60) as address,
         connected(address, PARTIAL) as (oldest, _),
         connected(address, PARTIAL) as (older, _),
+        connected(address, PARTIAL) as (newest, newest_writer),
     ):
-        async with connected(address, PARTIAL) as (newest, newest_writer):
-            assert await closed_by_server(oldest)
-            async with connected(address, REQUEST) as (whole, _):
-                assert (await answer(whole)).startswith(OK)
-                assert await closed_by_server(older)
-                newest_writer.write(b"st\r\n\r\n")  # the rest of its headers: it was never closed
-                assert (await answer(newest)).startswith(OK)
+        assert await closed_by_server(oldest)
+        async with connected(address, REQUEST) as (whole, _):
+            assert (await answer(whole)).startswith(OK)
+            assert await closed_by_server(older)
+            newest_writer.write(b"st\r\n\r\n")  # the rest of its headers: it was never closed
+            assert (await answer(newest)).startswith(OK)
 
 
 async def test_a_connection_being_served_is_never_closed_to_make_room() -> None:

@@ -48,10 +48,10 @@ def probe(base: str) -> int:
 def wait_until_closed(
     sockets: list[socket.socket], deadline: float, meanwhile: Callable[[], None] = lambda: None, enough: int = 0
 ) -> dict[socket.socket, float]:
-    """When the server closed each socket (end of stream or reset), up to ``deadline``; calls ``meanwhile`` between waits.
+    """When the server closed each socket (end of stream or reset), up to ``deadline``.
 
-    Stops early once ``enough`` (default: all) are closed. A socket that gets data instead is a failure:
-    the server answers nothing to a request whose headers never ended.
+    Calls ``meanwhile`` between waits and stops early once ``enough`` (default: all) are closed. A socket
+    that gets data instead is a failure: the server answers nothing to a request whose headers never ended.
     """
     enough = enough or len(sockets)
     closed: dict[socket.socket, float] = {}
