@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     host = options.host or settings.host
     port = settings.port if options.port is None else options.port
+    app = create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         workers=1,
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         # httptools with a deadline on request headers and a cap on open connections that makes room by
         # closing the longest-waiting idle one, so slow senders cannot crowd out whole requests (probes too).
-        http=guarded_protocol(settings.header_timeout_seconds, max_open=settings.max_connections * 2),
+        http=guarded_protocol(
+            settings.header_timeout_seconds, settings.max_connections * 2, on_close=app.state.metrics.connection_closed
+        ),
         limit_concurrency=None,  # requests in flight: server.middleware.concurrency, in the error envelope
         log_level=settings.log_level.lower(),
         access_log=False,  # server.middleware.observe writes one line per request instead

@@ -15,7 +15,8 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from server.connection_guard import guarded_protocol
+from server.connection_guard import HEADER_TIMEOUT as TIMED_OUT
+from server.connection_guard import OVER_CAPACITY, guarded_protocol
 
 HEADER_TIMEOUT = 0.3
 WAIT = 10.0  # how long a test waits for something that must happen: far longer than any timer here
@@ -27,10 +28,11 @@ OK = b"HTTP/1.1 200 OK\r\n"
 
 
 class App:
-    """Answers ``ok``; ``/hold`` waits until the test releases it."""
+    """Answers ``ok``; ``/hold`` waits until the test releases it. Notes why the guard closed connections."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.closed: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/hold":
@@ -46,7 +48,7 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 async def serving(app: App, max_open: int, header_timeout: float = HEADER_TIMEOUT) -> AsyncIterator[tuple[str, int]]:
     """A listening socket served by the guarded protocol; yields its address."""
     config = uvicorn.Config(app, log_config=None, lifespan="off", timeout_keep_alive=60)
-    protocol = guarded_protocol(header_timeout, max_open)
+    protocol = guarded_protocol(header_timeout, max_open, app.closed.append)
     state = ServerState()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0)
@@ -82,11 +84,13 @@ async def answer(reader: asyncio.StreamReader) -> bytes:
 
 
 async def test_a_connection_whose_headers_stop_is_closed_at_the_deadline() -> None:
-    async with serving(App(), max_open=10) as address:
+    app = App()
+    async with serving(app, max_open=10) as address:
         started = time.monotonic()
         async with connected(address, PARTIAL) as (reader, _):
             assert await closed_by_server(reader)
         assert time.monotonic() - started >= HEADER_TIMEOUT - TIMER_SLACK
+    assert app.closed == [TIMED_OUT]
 
 
 async def test_a_connection_that_never_sends_a_byte_is_closed_at_the_deadline() -> None:
@@ -106,8 +110,9 @@ async def test_an_idle_keep_alive_sending_only_blank_lines_is_closed_at_the_head
 
 
 async def test_past_the_cap_the_longest_waiting_connection_makes_room() -> None:
+    app = App()
     async with (
-        serving(App(), max_open=2, header_timeout=60) as address,
+        serving(app, max_open=2, header_timeout=60) as address,
         connected(address, PARTIAL) as (oldest, _),
         connected(address, PARTIAL) as (older, _),
         connected(address, PARTIAL) as (newest, newest_writer),
@@ -118,6 +123,7 @@ async def test_past_the_cap_the_longest_waiting_connection_makes_room() -> None:
             assert await closed_by_server(older)
             newest_writer.write(b"st\r\n\r\n")  # the rest of its headers: it was never closed
             assert (await answer(newest)).startswith(OK)
+    assert app.closed == [OVER_CAPACITY, OVER_CAPACITY]
 
 
 async def test_a_connection_being_served_is_never_closed_to_make_room() -> None:
@@ -127,3 +133,4 @@ async def test_a_connection_being_served_is_never_closed_to_make_room() -> None:
             assert await closed_by_server(refused)
         app.release.set()
         assert (await answer(held)).startswith(OK)
+    assert app.closed == [OVER_CAPACITY]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.utils.api import assert_error
 from tests.utils.data import user_body
@@ -43,6 +44,13 @@ def connect(base: str) -> socket.socket:
 def probe(base: str) -> int:
     """``/health`` over a new connection, as a health checker asks."""
     return httpx.get(f"{base}/api/v1/health", timeout=10).status_code
+
+
+def closed_unanswered(base: str, reason: str) -> float:
+    """``connections_closed_total{reason=...}`` as the server's ``/metrics`` says now."""
+    scraped = httpx.get(f"{base}/metrics", timeout=10).text
+    family = next(family for family in text_string_to_metric_families(scraped) if family.name == "connections_closed")
+    return next(sample.value for sample in family.samples if sample.labels == {"reason": reason})
 
 
 def wait_until_closed(
@@ -102,6 +110,7 @@ def test_unfinished_headers_are_closed_after_the_timeout_while_probes_answer(bas
     sockets: list[socket.socket] = []
     opened: dict[socket.socket, float] = {}
     statuses: list[int] = []
+    timed_out_before = closed_unanswered(base, "header_timeout")
     try:
         for _ in range(300):
             started = time.monotonic()
@@ -118,6 +127,7 @@ def test_unfinished_headers_are_closed_after_the_timeout_while_probes_answer(bas
         assert max(closed[sock] - opened[sock] for sock in sockets) < TIMEOUT + MARGIN
         assert len(statuses) >= 3
         assert set(statuses) == {200}
+        assert closed_unanswered(base, "header_timeout") - timed_out_before == len(sockets)
     finally:
         for sock in sockets:
             sock.close()
@@ -208,6 +218,8 @@ def test_connections_waiting_for_headers_make_room_for_whole_requests() -> None:
             assert_error(ordinary, 401, "UNAUTHORIZED")
             assert len(closed) >= len(sockets) - 4
             assert sockets[0] in closed  # the longest waiting went first
+            assert closed_unanswered(base, "over_capacity") >= len(sockets) - 4
+            assert closed_unanswered(base, "header_timeout") == 0
         finally:
             for sock in sockets:
                 sock.close()
