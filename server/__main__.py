@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from server.app import create_app
+from server.connection_guard import guarded_protocol
 from server.logs import logging_config
 from server.settings import load_settings
 
@@ -32,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     host = options.host or settings.host
     port = settings.port if options.port is None else options.port
+    app = create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         workers=1,
@@ -41,14 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         loop="uvloop",
-        http="httptools",
+        # httptools with a deadline on request headers and a cap on open connections that makes room by
+        # closing the longest-waiting idle one, so slow senders cannot crowd out whole requests (probes too).
+        http=guarded_protocol(
+            settings.header_timeout_seconds, settings.max_connections * 2, on_close=app.state.metrics.connection_closed
+        ),
+        limit_concurrency=None,  # requests in flight: server.middleware.concurrency, in the error envelope
         log_level=settings.log_level.lower(),
         access_log=False,  # server.middleware.observe writes one line per request instead
         server_header=False,  # no "server: uvicorn": nothing to gain from naming the software to every client
         log_config=logging_config(settings.log_level, settings.log_format),  # applied once, Uvicorn's loggers too
-        # The app answers past MEMDB_MAX_CONNECTIONS in-flight requests with an enveloped 503; this is
-        # Uvicorn's own backstop for connections (idle keep-alives included) beyond that.
-        limit_concurrency=settings.max_connections * 2,
     )
     return 0
 

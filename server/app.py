@@ -23,6 +23,7 @@ from server.metrics import Metrics
 from server.metrics import router as metrics_router
 from server.middleware.allowed_hosts import AllowedHostsMiddleware
 from server.middleware.body_limit import BodyLimitMiddleware
+from server.middleware.body_timeout import BodyTimeoutMiddleware
 from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
 from server.middleware.observe import ObserveMiddleware
@@ -134,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         path_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
     )
+    # Outside the body cap, which reads the body: a stalled body is a 408 and frees its request slot.
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,

@@ -6,7 +6,8 @@ and every metric memdb exports: HTTP requests by method, route template and
 status, and their latency; the store's mailbox depth and capacity, commands by
 type and outcome with the time each waited in the mailbox and ran (fed by the
 actor's observer callback), rows per table (read from the database when
-scraped), actor restarts; rate-limited and unauthorised answers; the process's
+scraped), actor restarts; rate-limited and unauthorised answers; connections closed unanswered
+(headers too slow, or room made for another); the process's
 own figures (resident memory among them) beside the configured memory limit.
 Labels stay bounded: the route is the matched route's template (a path nobody
 serves is ``<unmatched>``, an answer given before routing ``<other>``), an unknown method is ``OTHER``, commands are the
@@ -33,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import Scope
 
+from server.connection_guard import CLOSE_REASONS
 from store.actor import StoreActor
 
 UNMATCHED = "<unmatched>"
@@ -118,6 +120,14 @@ class Metrics:
         self.actor_restarts = Counter(
             "store_actor_restarts_total", "Times the store actor's loop died and was restarted.", registry=registry
         )
+        self.connections_closed = Counter(
+            "connections_closed_total",
+            "Connections closed unanswered: slow headers (header_timeout), room made for another (over_capacity).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in CLOSE_REASONS:
+            self.connections_closed.labels(reason)  # exported at 0 from the start, so a rate() has a series
         self.memory_limit = Gauge(
             "memdb_memory_limit_bytes",
             "Resident memory at which the store refuses writes that add data (MEMDB_MEMORY_LIMIT_MB).",
@@ -163,6 +173,10 @@ class Metrics:
             self.rate_limited.inc()
         elif status == 401:
             self.auth_failures.inc()
+
+    def connection_closed(self, reason: str) -> None:
+        """Count one connection the server closed unanswered (``server.connection_guard``'s ``on_close``)."""
+        self.connections_closed.labels(reason).inc()
 
     def actor_restarted(self) -> None:
         """Count one restart of the store actor (the supervisor's ``on_restart``)."""
