@@ -1,4 +1,4 @@
-"""Streaming a dataset file (server.dataset) and loading it in chunks, all or nothing (server.seed)."""
+"""Streaming a dataset file (server.ingest) and loading it in chunks, all or nothing (server.seed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import bcrypt
 import orjson
 import pytest
 
-from server.dataset import DatasetError, Irregular, document_records, stream_records
+from server.ingest.dataset_file import Irregular, stream_records
+from server.ingest.document import DatasetError, DocumentCheck, document_records
 from server.seed import SeedError, load_seed
 from server.tables import TABLES
 from store import Database, StoreActor, StoreClient
@@ -47,7 +48,8 @@ def test_records_come_out_whole_however_the_file_is_cut(tmp_path: Path, block: i
     ['{"users": [], "orders": []}', " { } ", '{"users":[]}', '{"orders": [ ]}', '\n{\n "users" : [ {"id":1} ] \n}\n'],
 )
 def test_empty_and_spaced_documents_stream(tmp_path: Path, text: str) -> None:
-    assert list(stream_records(write(tmp_path, text))) == list(document_records(write(tmp_path, text)))
+    with write(tmp_path, text).open("rb") as file:
+        assert list(stream_records(write(tmp_path, text))) == list(document_records(file))
 
 
 @pytest.mark.parametrize(
@@ -64,7 +66,7 @@ def test_empty_and_spaced_documents_stream(tmp_path: Path, text: str) -> None:
         "",  # empty file
     ],
 )
-def test_anything_unusual_is_left_to_the_whole_document_reader(tmp_path: Path, text: str) -> None:
+def test_anything_unusual_is_left_to_the_general_reader(tmp_path: Path, text: str) -> None:
     with pytest.raises(Irregular):
         list(stream_records(write(tmp_path, text)))
 
@@ -77,9 +79,16 @@ def test_anything_unusual_is_left_to_the_whole_document_reader(tmp_path: Path, t
         ('{"users": {}}', "'users' must be a list"),
     ],
 )
-def test_the_whole_document_reader_words_the_errors(tmp_path: Path, text: str, message: str) -> None:
+def test_the_general_check_words_the_errors(text: str, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
-        list(document_records(write(tmp_path, text)))
+        check_whole(text.encode())
+
+
+def check_whole(document: bytes, at: str = "") -> DocumentCheck:
+    check = DocumentCheck(at)
+    check.feed(document)
+    check.close()
+    return check
 
 
 # -- loading in chunks ----------------------------------------------------------
