@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import anyio
 from starlette.requests import ClientDisconnect, Request
 
 from server.errors import APIError
@@ -55,25 +54,25 @@ class Upload:
 
 
 class ImportSlots:
-    """How many large bodies may be received at once (``MEMDB_IMPORT_CONCURRENCY``)."""
+    """How many large bodies may be received at once (``MEMDB_IMPORT_CONCURRENCY``); one event loop counts them."""
 
     def __init__(self, size: int) -> None:
-        self.limiter = anyio.CapacityLimiter(size)
+        self.size = size
+        self.taken = 0
 
     def take(self) -> None:
-        """Take a slot for the current task, or refuse the request with ``503``."""
-        try:
-            self.limiter.acquire_nowait()
-        except anyio.WouldBlock:
+        """Take a slot, or refuse the request with ``503`` and ``Retry-After``."""
+        if self.taken >= self.size:
             raise APIError(
                 503,
                 "SERVICE_UNAVAILABLE",
                 "too many large job bodies are being received at once; retry shortly",
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
-            ) from None
+            )
+        self.taken += 1
 
     def give_back(self) -> None:
-        self.limiter.release()
+        self.taken -= 1
 
 
 async def receive(
