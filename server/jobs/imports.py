@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from typing import Any, Literal, NoReturn
 
 from server.ingest.prepare import Prepared, hash_passwords, prepare
@@ -95,26 +96,28 @@ class Importer:
 
     async def _apply_each(self, job: Job) -> dict[str, int]:
         applied = dict.fromkeys(SECTIONS, 0)
-        async for done, prepared in self._slices():
-            if prepared.rows:
-                refused = await self.store.insert_each(TABLE_OF[prepared.section], prepared.rows)
-                for position, reason in refused:
-                    self._reject(_refused(prepared, position, reason))
-                applied[prepared.section] += len(prepared.rows) - len(refused)
-            job.progress(done)
+        async with aclosing(self._slices()) as slices:
+            async for done, prepared in slices:
+                if prepared.rows:
+                    refused = await self.store.insert_each(TABLE_OF[prepared.section], prepared.rows)
+                    for position, reason in refused:
+                        self._reject(_refused(prepared, position, reason))
+                    applied[prepared.section] += len(prepared.rows) - len(refused)
+                job.progress(done)
         return applied
 
     async def _apply_atomically(self, job: Job) -> dict[str, int]:
         applied = dict.fromkeys(SECTIONS, 0)
         transaction = await self.store.begin()
         try:
-            async for done, prepared in self._slices():  # a bad record raises JobFailed: the transaction is aborted
-                try:
-                    await self.store.stage(transaction, TABLE_OF[prepared.section], prepared.rows)
-                except BatchRejected as error:
-                    self._fail(_refused(prepared, error.index, error.cause.message))
-                applied[prepared.section] += len(prepared.rows)
-                job.progress(done)
+            async with aclosing(self._slices()) as slices:
+                async for done, prepared in slices:  # a bad record raises JobFailed: the transaction is aborted
+                    try:
+                        await self.store.stage(transaction, TABLE_OF[prepared.section], prepared.rows)
+                    except BatchRejected as error:
+                        self._fail(_refused(prepared, error.index, error.cause.message))
+                    applied[prepared.section] += len(prepared.rows)
+                    job.progress(done)
             await self._commit(transaction)
         except BaseException:
             await asyncio.shield(self._abort(transaction))
