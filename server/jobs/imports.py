@@ -18,7 +18,7 @@ each rejected record with its reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from typing import Any, Literal, NoReturn
 
@@ -70,7 +70,7 @@ class Importer:
             result["rejected"] = self.rejected
         return result
 
-    async def _slices(self) -> AsyncIterator[tuple[int, Prepared]]:
+    async def _slices(self) -> AsyncGenerator[tuple[int, Prepared], None]:
         """The records' slices, validated and with their passwords hashed, and the count done after each."""
         done = 0
         for batch in batches(self.records, SLICE):
