@@ -63,7 +63,7 @@ async def prepared_chunks(path: Path, chunk: int, parts: int) -> Chunks:
     """Prepared chunks in file order, from ``parts`` worker processes.
 
     Raises :class:`SeedError` for a bad record (or a worker that died) and
-    :class:`~server.dataset.Irregular` for a file the streaming reader does not take.
+    :class:`~server.ingest.dataset_file.Irregular` for a file the streaming reader does not take.
     The workers are stopped when the iteration ends, however it ends (close it with
     :func:`contextlib.aclosing`).
     """
