@@ -12,7 +12,9 @@ slice on, and memory holds one slice beside what the import has added.
 are invisible to everyone else until the final commit makes all of them
 visible at once; any bad record (or a cancellation) aborts the transaction and
 nothing was ever visible. ``skip-invalid`` inserts slice by slice and reports
-each rejected record with its reason.
+each rejected record with its reason (the first :data:`LISTED_REJECTIONS` of
+them: the rest are only counted, so a file of bad records cannot grow the
+job's result without bound).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from store import BatchRejected, InsufficientStorage, StoreClient, StoreError, S
 
 SLICE = 50
 """Rows per store command: small enough that ordinary requests queued behind one wait a few milliseconds at most."""
+LISTED_REJECTIONS = 1_000
+"""How many rejected records a ``skip-invalid`` result lists; ``rejected_count`` counts them all."""
 Mode = Literal["all-or-nothing", "skip-invalid"]
 
 
@@ -50,6 +54,7 @@ class Importer:
         self.mode = mode
         self.bcrypt_rounds = bcrypt_rounds
         self.rejected: list[dict[str, Any]] = []
+        self.rejected_count = 0
         self.pacer = pacer or Pacer()
 
     async def __call__(self, job: Job) -> dict[str, Any]:
@@ -65,7 +70,7 @@ class Importer:
                 f"the server's memory limit was reached after {job.done} of {self.total} records; {kept}",
                 code="INSUFFICIENT_STORAGE",
             ) from None
-        result: dict[str, Any] = {"mode": self.mode, "imported": applied, "rejected_count": len(self.rejected)}
+        result: dict[str, Any] = {"mode": self.mode, "imported": applied, "rejected_count": self.rejected_count}
         if self.mode == "skip-invalid":
             result["rejected"] = self.rejected
         return result
@@ -90,9 +95,10 @@ class Importer:
         raise JobFailed(f"{error}; nothing was imported", [{"record": error.name, "reason": error.reason}])
 
     def _reject(self, error: RecordError) -> None:
-        self.rejected.append(
-            {"section": error.section, "index": error.index, "record": error.name, "reason": error.reason}
-        )
+        self.rejected_count += 1
+        if len(self.rejected) < LISTED_REJECTIONS:
+            entry = {"section": error.section, "index": error.index, "record": error.name, "reason": error.reason}
+            self.rejected.append(entry)
 
     async def _apply_each(self, job: Job) -> dict[str, int]:
         applied = dict.fromkeys(SECTIONS, 0)

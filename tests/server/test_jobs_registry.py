@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from server.ingest.records import Record
+from server.jobs import imports
 from server.jobs import registry as registry_module
 from server.jobs.imports import SLICE, Importer
 from server.jobs.registry import Job, JobFailed, JobRegistry, JobStatus, Pacer
@@ -364,3 +365,17 @@ async def test_an_abort_gives_up_quietly_once_the_store_has_closed(
 
     with pytest.raises(RuntimeError, match="the import broke"):  # the import's own error, not the abort's
         await importer(Job("import", {}))
+
+
+async def test_skip_invalid_lists_the_first_rejections_and_counts_them_all(
+    store: StoreClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "LISTED_REJECTIONS", 7)
+    records = [Record("users", index, {"id": str(uuid.uuid4()), "email": "not an email"}) for index in range(60)]
+    records.append(users(1)[0]._replace(number=60))
+
+    result = await Importer(store, records, 61, "skip-invalid", bcrypt_rounds=4)(Job("import", {}))
+
+    assert result["imported"] == {"users": 1, "orders": 0}
+    assert result["rejected_count"] == 60
+    assert [entry["index"] for entry in result["rejected"]] == list(range(7))
