@@ -99,9 +99,8 @@ async def _received(request: Request, settings: Settings, check: DocumentCheck |
     except NotJson as error:
         message = str(error) if isinstance(check, NdjsonCheck) else "the request body is not valid JSON"
         raise APIError(400, "BAD_REQUEST", message) from None
-    except DatasetError as error:
-        field = "body" if isinstance(check, NdjsonCheck) else "body.data"
-        raise _invalid(str(error), [{"field": field, "message": str(error)}]) from None
+    except DatasetError as error:  # its message names the line or the member
+        raise _invalid(str(error), [{"field": "body", "message": str(error)}]) from None
 
 
 def _job_request(upload: Upload) -> ImportJobCreate | ExportJobCreate:
