@@ -28,6 +28,8 @@ from server.ingest.ndjson import NdjsonCheck, ndjson_records
 from server.ingest.records import Record
 from server.jobs.registry import Pacer
 
+CHECK_BYTES = 16 << 10
+"""Checked between two looks at whether others need the event loop: about half a millisecond of parsing."""
 RETRY_AFTER_SECONDS = "5"
 """How long a refused upload is asked to wait: a large body takes seconds to receive."""
 
@@ -98,8 +100,9 @@ async def receive(
                 slots.take()
                 holding = True
             _spool(file, chunk)
-            check.feed(chunk)
-            await pacer.breathe()
+            for start in range(0, len(chunk), CHECK_BYTES):  # a chunk may be large: check it in short bursts
+                check.feed(chunk[start : start + CHECK_BYTES])
+                await pacer.breathe()
         check.close()
     except ClientDisconnect:
         file.close()
