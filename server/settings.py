@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic import DirectoryPath, EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     import_max_bytes: int = Field(default=268_435_456, ge=1)
     import_concurrency: int = Field(default=1, ge=1)
-    import_spool_dir: Path | None = None
+    import_spool_dir: DirectoryPath | None = None
     jobs_keep_count: int = Field(default=100, ge=1)
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)

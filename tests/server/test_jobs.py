@@ -24,6 +24,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from bench.make_dataset import Options, generate
 from server.settings import Settings
@@ -859,6 +860,12 @@ async def test_with_no_room_to_spool_a_large_body_the_import_is_507_and_nothing_
         assert "no room" in error["message"]
         assert (await http.get("/jobs")).json()["data"] == []
         assert app.state.import_slots.taken == 0  # the slot went back
+
+
+def test_a_spool_directory_that_does_not_exist_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="import_spool_dir"):
+        Settings(import_spool_dir=tmp_path / "missing")
+    assert Settings(import_spool_dir=tmp_path).import_spool_dir == tmp_path
 
 
 @pytest.mark.parametrize(("mode", "kept"), [("all-or-nothing", "nothing was imported"), ("skip-invalid", "before it")])
