@@ -88,7 +88,8 @@ async def receive(
     """Stream the body into a spool file through ``check``; a bad body raises the check's error."""
     declared = request.headers.get("content-length", "")
     holding = False
-    file: Any = tempfile.SpooledTemporaryFile(max_size=memory_bytes, dir=None if spool_dir is None else str(spool_dir))  # noqa: SIM115 - returned
+    directory = None if spool_dir is None else str(spool_dir)
+    file: Any = tempfile.SpooledTemporaryFile(max_size=memory_bytes, dir=directory)  # noqa: SIM115 - returned
     try:
         if declared.isdigit() and int(declared) > memory_bytes:
             slots.take()
