@@ -19,6 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from server import __version__, docs, errors
 from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
+from server.jobs.upload import ImportSlots
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
 from server.middleware.allowed_hosts import AllowedHostsMiddleware
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.started = time.monotonic()
+    app.state.import_slots = ImportSlots(settings.import_concurrency)
     app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)
     errors.install(app)
@@ -130,13 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app, token_url=LOGIN_PATH)
 
     # Added innermost first: a request meets them bottom-up.
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        path_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
-    )
-    # Outside the body cap, which reads the body: a stalled body is a 408 and frees its request slot.
-    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,
@@ -148,6 +143,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
+    # Outside the refusals above (busy, rate limited), so a refused request's unread body closes its connection.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
+    )
+    # A stalled body is a 408 and frees its request slot, whichever layer is reading it.
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     # Outside everything that may refuse a request (busy, rate limited, too big), so a browser can read the refusal.
     if settings.cors_origins:
         app.add_middleware(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import DirectoryPath, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     import_max_bytes: int = Field(default=268_435_456, ge=1)
+    import_concurrency: int = Field(default=1, ge=1)
+    import_spool_dir: DirectoryPath | None = None
     jobs_keep_count: int = Field(default=100, ge=1)
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)

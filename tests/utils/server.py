@@ -26,6 +26,23 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
     """Start the service, wait until ``/health`` answers, yield its base URL, stop it."""
+    with server_process(env, args) as (base, _):
+        yield base
+
+
+def resident_bytes(pid: int) -> int:
+    """The process's resident memory now (``VmRSS``), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def server_process(
+    env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As :func:`running_server`, also yielding the process (its ``pid`` for its memory)."""
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
     process = subprocess.Popen(
@@ -49,7 +66,7 @@ def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
