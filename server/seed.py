@@ -28,6 +28,7 @@ from server.dataset import DatasetError, Irregular, Record, document_records, st
 from server.models.dataset import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
 from server.security.passwords import hash_password
 from server.tables import ORDERS, USERS
+from server.validation import plain
 from store import BatchRejected, StoreClient
 from store.table import EncodedRows
 
@@ -172,7 +173,7 @@ def prepare(path: Path, batch: list[Record]) -> Prepared:
         position, *where = first["loc"]
         _, index, raw = batch[int(position)]
         field = ".".join(str(part) for part in where) or "record"
-        raise SeedError(f"{path}: {describe(section, index, raw)}: {field}: {first['msg']}") from None
+        raise SeedError(f"{path}: {describe(section, index, raw)}: {field}: {plain(first)}") from None
     rows: list[dict[str, Any]] = adapter.dump_python(records, exclude=_SECRETS)
     passwords: list[tuple[int, str]] = []
     for position, (record, values) in enumerate(zip(records, rows, strict=True)):

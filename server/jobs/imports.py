@@ -27,6 +27,7 @@ from server.jobs.registry import Job, JobFailed, Pacer
 from server.models.dataset import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
 from server.security.passwords import hash_password
 from server.tables import ORDERS, USERS
+from server.validation import plain
 from store import BatchRejected, StoreClient, StoreError, StoreOverloaded
 
 SLICE = 50
@@ -198,4 +199,4 @@ def _slices(records: Sequence[RawRecord]) -> list[tuple[int, Sequence[RawRecord]
 def _first_problem(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {plain(first)}"

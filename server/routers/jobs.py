@@ -23,6 +23,7 @@ from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPu
 from server.responses import collection, plain
 from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
+from server.validation import details
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
 
@@ -145,8 +146,7 @@ async def create_job(
         except orjson.JSONDecodeError:
             raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON") from None
         except ValidationError as error:
-            details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
-            raise _invalid("request validation failed", details) from None
+            raise _invalid("request validation failed", details(error.errors(), "body")) from None
         records = []
         if isinstance(spec, ImportJobCreate):
             try:
@@ -202,7 +202,7 @@ async def cancel_job(job_id: UUID, request: Request) -> Response:
     return plain(_public(request, job), cache_control="no-store")
 
 
-@router.get("/{job_id}/result", response_class=Response)
+@router.get("/{job_id}/result", response_class=Response, responses={409: {"description": "Not finished."}})
 async def get_job_result(job_id: UUID, request: Request) -> Response:
     """Download a finished export, in the format it was asked for."""
     job = _find(request, job_id)
