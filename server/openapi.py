@@ -388,11 +388,12 @@ def _filters(traits: Traits) -> list[dict[str, Any]]:
 def _paging(parameters: list[dict[str, Any]], query: ListQuery) -> list[dict[str, Any]]:
     """FastAPI's ``page``/``per_page``/``sort``, with ``sort`` spelled out for this table."""
     fields = "|".join(re.escape(name) for name in query.parser.sortable())
-    key = f"({fields})(:(asc|desc)?)?"
+    key = rf"\s*({fields})(:(asc|desc)?)?\s*"
     completed = copy.deepcopy(parameters)
     for parameter in completed:
         if parameter["name"] == "sort":
-            parameter["schema"] = {"type": "string", "pattern": f"^{key}(,{key})*$"}
+            # Empty means the default order; spaces around each key are ignored.
+            parameter["schema"] = {"type": "string", "pattern": f"^({key}(,{key})*)?$"}
             listed = ", ".join(f"`{name}`" for name in query.parser.sortable())
             parameter["description"] = (
                 f"`field[:asc|desc]`, comma-separated; default `created_at:asc`; nulls last. Fields: {listed}."

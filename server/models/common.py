@@ -6,7 +6,9 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 T = TypeVar("T")
 
@@ -71,6 +73,21 @@ class PatchModel(InputModel):
     """A partial update: fields left out stay as they are; ``null`` only where a field may be empty."""
 
     nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The schema says what the validator below does: ``null`` only for the ``nullable`` fields."""
+        schema = handler.resolve_ref_schema(super().__get_pydantic_json_schema__(core_schema, handler))
+        for name, field in schema.get("properties", {}).items():
+            if name in cls.nullable or "anyOf" not in field:
+                continue
+            branches = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
+            field.pop("default", None)
+            if len(branches) == 1:
+                field.update(branches[0])
+            else:
+                field["anyOf"] = branches
+        return schema
 
     @field_validator("*")
     @classmethod

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, EmailStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, WithJsonSchema
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -29,9 +29,21 @@ def _check_password(value: str) -> str:
     return value
 
 
-Password = Annotated[str, AfterValidator(_check_password)]
+Password = Annotated[
+    str,
+    AfterValidator(_check_password),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": MIN_PASSWORD_BYTES,
+            "maxLength": MAX_PASSWORD_BYTES,
+            "writeOnly": True,
+            "description": f"{MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt reads no further).",
+        }
+    ),
+]
 FullName = Annotated[str, PydanticField(min_length=1, max_length=100)]
-Age = Annotated[int, PydanticField(gt=0, lt=150)]
+Age = Annotated[int, PydanticField(ge=1, le=149)]
 
 
 class User(SQLModel):
@@ -49,6 +61,20 @@ class User(SQLModel):
 
 
 class UserCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "full_name": "Ada Lovelace",
+                    "age": 36,
+                    "metadata": {"source": "web"},
+                    "password": "correct-horse-battery",
+                }
+            ]
+        }
+    )
+
     email: EmailStr
     full_name: FullName
     age: Age | None = None
@@ -58,6 +84,7 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(PatchModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King", "age": 37}]})
     nullable: ClassVar[frozenset[str]] = frozenset({"age", "metadata"})
 
     email: EmailStr | None = None
@@ -69,6 +96,23 @@ class UserUpdate(PatchModel):
 
 
 class UserPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7e4c8e-3f6a-4d4b-9a57-2f0c1e9d8a11",
+                    "email": "ada@example.com",
+                    "full_name": "Ada Lovelace",
+                    "age": 36,
+                    "role": "user",
+                    "metadata": {"source": "web"},
+                    "created_at": "2026-01-05T09:30:00.000000Z",
+                    "updated_at": "2026-01-05T09:30:00.000000Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     email: EmailStr
     full_name: str

@@ -250,3 +250,36 @@ async def test_request_ids_leave_other_scopes_alone() -> None:
     await RequestIdMiddleware(inner)({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
 
     assert seen == [{"type": "lifespan"}]
+
+
+async def test_validation_messages_speak_in_one_voice(client: httpx.AsyncClient) -> None:
+    """memdb's own phrasing everywhere: lower-case, no full stop, no pydantic "Input should be" or "Value error,"."""
+    user = await create_user(client)
+    answers = [
+        await client.post("/users", json={"email": "ada", "full_name": "", "age": 150, "password": "x", "extra": 1}),
+        await client.post("/users", json={}),
+        await client.post("/orders", json={"user_id": user["id"], "product_name": "x", "quantity": 0, "total_price": 1}),
+        await client.patch(f"/users/{user['id']}", json={"full_name": None}),
+        await client.get("/users?per_page=500"),
+        await client.post("/auth/token", json={"email": "a@example.com"}),
+        await client.post("/jobs", json={"type": "export", "tables": ["nope"]}),
+    ]
+    details = {
+        (detail["field"], detail["message"]) for answer in answers for detail in answer.json()["error"]["details"]
+    }
+
+    assert {
+        ("body.email", "must be a valid email address: an email address must have an @-sign"),
+        ("body.full_name", "must have at least 1 character"),
+        ("body.age", "must be less than or equal to 149"),
+        ("body.password", "must be 8 to 72 bytes in UTF-8"),
+        ("body.extra", "is not a known field"),
+        ("body.password", "is required"),
+        ("body.quantity", "must be greater than or equal to 1"),
+        ("body.full_name", "may not be null"),
+        ("query.per_page", "must be less than or equal to 100"),
+        ("body.export.tables.0", "must be 'users' or 'orders'"),
+    } <= details
+    for _, message in details:
+        assert message[0].islower() and not message.endswith("."), message
+        assert not message.startswith(("Input should", "Value error", "String should", "Field required")), message
