@@ -44,7 +44,7 @@ from server.deps import ListQuery, if_match
 from server.errors import ERROR_CODES
 from server.middleware.concurrency import ALWAYS_ANSWERED
 from server.middleware.rate_limit import EXEMPT_PATHS
-from server.models.common import ErrorEnvelope
+from server.models.common import INT64_MIN, MAX_METADATA_DEPTH, UINT64_MAX, ErrorEnvelope
 from server.security.auth import current_caller, optional_caller, require_admin
 from store import Kind
 from store.querylang import FilterParameter
@@ -54,6 +54,37 @@ BEARER: Final = "OAuth2PasswordBearer"
 VERSIONED_TAGS: Final = frozenset({"users", "orders"})
 """Routers whose resources live in the store and answer with their version as ``ETag``."""
 _DROPPED_SCHEMAS = ("HTTPValidationError", "ValidationError")
+JSON_VALUE_SCHEMA: Final = "JsonValue"
+_SCALARS: Final = [
+    {"type": "null"},
+    {"type": "boolean"},
+    {"type": "string"},
+    {"type": "integer", "minimum": INT64_MIN, "maximum": UINT64_MAX},
+    {"type": "number", "not": {"type": "integer"}},
+]
+
+
+def json_value_schemas() -> dict[str, Any]:
+    """``metadata``'s values, one component per nesting level (``JsonValue2`` … ``JsonValue9``).
+
+    Level 1 is the object itself; a level may hold objects and arrays of the next one, the last
+    only scalars, so the document says exactly what the depth rule allows. (One recursive schema
+    would be shorter, but openapi-python-client cannot follow a recursive union.)
+    """
+    schemas: dict[str, Any] = {}
+    deepest = MAX_METADATA_DEPTH + 1
+    for level in range(2, deepest + 1):
+        branches: list[dict[str, Any]] = list(_SCALARS)
+        if level < deepest:
+            deeper = {"$ref": f"#/components/schemas/{JSON_VALUE_SCHEMA}{level + 1}"}
+            branches += [{"type": "array", "items": deeper}, {"type": "object", "additionalProperties": deeper}]
+        schemas[f"{JSON_VALUE_SCHEMA}{level}"] = {
+            "description": f"A JSON value at nesting level {level} of `metadata`; whole numbers fit 64 bits.",
+            "anyOf": branches,
+        }
+    return schemas
+
+
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ADDING_WRITES = frozenset({"POST", "PUT", "PATCH"})
 
@@ -196,12 +227,26 @@ def build(app: FastAPI) -> dict[str, Any]:
     for name in _DROPPED_SCHEMAS:
         schemas.pop(name, None)
     schemas.update(_error_schemas())
+    schemas.update(json_value_schemas())
+    _type_nested_values(schemas)
     operations = list(_operations(app, document))
     for route, _, operation in operations:
         operation["operationId"] = route.name
     for route, method, operation in operations:
         _complete(document, route, method, operation)
     return document
+
+
+def _type_nested_values(node: Any) -> None:
+    """Free JSON objects that declare a ``maxDepth`` (``metadata``) get their values typed level by level."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.pop("maxDepth", None) is not None:
+            node["additionalProperties"] = {"$ref": f"#/components/schemas/{JSON_VALUE_SCHEMA}2"}
+        for value in node.values():
+            _type_nested_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            _type_nested_values(value)
 
 
 def _operations(app: FastAPI, document: dict[str, Any]) -> Iterator[tuple[APIRoute, str, dict[str, Any]]]:

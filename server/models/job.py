@@ -22,10 +22,8 @@ class ImportJobCreate(InputModel):
         dict[str, Any],
         Field(
             json_schema_extra={
-                "properties": {
-                    "users": {"type": "array", "items": {"type": "object"}},
-                    "orders": {"type": "array", "items": {"type": "object"}},
-                },
+                # Each record is checked when the job runs; the job reports the first one it refuses.
+                "properties": {"users": {"type": "array", "items": {}}, "orders": {"type": "array", "items": {}}},
                 "additionalProperties": False,
             }
         ),

@@ -32,8 +32,8 @@ class ShippingAddress(InputModel):
 
 
 ProductName = Annotated[str, PydanticField(min_length=1, max_length=200)]
-MAX_QUANTITY = 2**63 - 1
-"""A signed 64-bit integer: larger whole numbers cannot be written back as JSON."""
+MAX_QUANTITY = 2**53 - 1
+"""The largest whole number every JSON reader (JavaScript's too) holds exactly, and an OpenAPI bound can state."""
 Quantity = Annotated[int, PydanticField(ge=1, le=MAX_QUANTITY)]
 MONEY_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 Money = Annotated[
@@ -72,11 +72,12 @@ _ADDRESS_EXAMPLE = {"line1": "12 Rue de Rivoli", "city": "Paris", "postal_code":
 
 
 class OrderCreate(InputModel):
+    # The example's user is one of data/sample.json's, so "Try it out" works against the sample data.
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    "user_id": "0b7e4c8e-3f6a-4d4b-9a57-2f0c1e9d8a11",
+                    "user_id": "7fcd9eb1-a7ca-4415-b66e-b16f508ebad7",
                     "product_name": "Mechanical keyboard",
                     "quantity": 1,
                     "total_price": "89.90",

@@ -114,7 +114,8 @@ def test_successes_carry_location_etag_and_link(document: Document) -> None:
     fetched = _operation(document, "get_order")["responses"]
     listed = _operation(document, "list_orders")["responses"]
 
-    assert created["Location"]["required"] and created["ETag"]["required"]
+    assert created["Location"]["required"]
+    assert created["ETag"]["required"]
     assert "ETag" in fetched["200"]["headers"]
     assert set(fetched["304"]["headers"]) >= {"ETag"}
     assert {"ETag", "Link"} <= set(listed["200"]["headers"])
