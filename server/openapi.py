@@ -55,7 +55,7 @@ VERSIONED_TAGS: Final = frozenset({"users", "orders"})
 """Routers whose resources live in the store and answer with their version as ``ETag``."""
 _DROPPED_SCHEMAS = ("HTTPValidationError", "ValidationError")
 JSON_VALUE_SCHEMA: Final = "JsonValue"
-_SCALARS: Final = [
+_SCALARS: Final[list[dict[str, Any]]] = [
     {"type": "null"},
     {"type": "boolean"},
     {"type": "string"},
@@ -252,7 +252,7 @@ def _type_nested_values(node: Any) -> None:
 def _operations(app: FastAPI, document: dict[str, Any]) -> Iterator[tuple[APIRoute, str, dict[str, Any]]]:
     for route in app.routes:
         if isinstance(route, APIRoute) and route.include_in_schema:
-            for method in sorted(route.methods - {"HEAD"}):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
                 yield route, method, document["paths"][route.path_format][method.lower()]
 
 
@@ -279,8 +279,8 @@ def _complete(document: dict[str, Any], route: APIRoute, method: str, operation:
         operation["description"] = f"{operation.get('description', '')}\n\n{_FILTER_HELP}".strip()
     responses: dict[str, Any] = operation["responses"]
     declared = {int(status) for status in responses if status.isdigit() and int(status) >= 400}
-    for status in sorted(traits.error_statuses() | declared):
-        responses[str(status)] = _error_response(status, traits)
+    for error in sorted(traits.error_statuses() | declared):
+        responses[str(error)] = _error_response(error, traits)
     for status, response in list(responses.items()):
         if status.startswith("2"):
             response["headers"] = _success_headers(int(status), route, traits)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, JsonValue, WithJsonSchema
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -68,7 +68,12 @@ class Order(SQLModel):
     updated_at: datetime = Field(default_factory=utc_now, sa_column_kwargs={"onupdate": utc_now})
 
 
-_ADDRESS_EXAMPLE = {"line1": "12 Rue de Rivoli", "city": "Paris", "postal_code": "75004", "country": "France"}
+_ADDRESS_EXAMPLE: dict[str, JsonValue] = {
+    "line1": "12 Rue de Rivoli",
+    "city": "Paris",
+    "postal_code": "75004",
+    "country": "France",
+}
 
 
 class OrderCreate(InputModel):
