@@ -192,13 +192,14 @@ async def get_job(job_id: UUID, request: Request) -> Response:
 
 @router.delete("/{job_id}", response_model=Envelope[JobPublic])
 async def cancel_job(job_id: UUID, request: Request) -> Response:
-    """Cancel a queued or running job (an all-or-nothing import leaves nothing behind)."""
+    """Cancel a queued or running job and remove it (an all-or-nothing import leaves nothing behind)."""
     job = _find(request, job_id)
     if job.finished:
         raise APIError(409, "CONFLICT", f"the job has already finished ({job.status.value})")
     await _registry(request).cancel(job)
     if job.status is not JobStatus.cancelled:  # it finished (an import's commit was already under way)
         raise APIError(409, "CONFLICT", f"the job {job.status.value} before it could be cancelled")
+    _registry(request).forget(job)  # a DELETE removes what it cancelled: the answer is its last state
     return plain(_public(request, job), cache_control="no-store")
 
 
