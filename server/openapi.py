@@ -33,7 +33,7 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -139,7 +139,7 @@ class Traits:
     """What a route is, as far as its documented answers go."""
 
     method: str
-    auth: str  # "required", "optional" or "none"
+    auth: Literal["required", "optional", "none"]
     path_ids: bool
     body: bool
     validated_query: bool
@@ -284,7 +284,7 @@ def _complete(document: dict[str, Any], route: APIRoute, method: str, operation:
     for status, response in list(responses.items()):
         if status.startswith("2"):
             response["headers"] = _success_headers(int(status), route, traits)
-            if traits.versioned and method == "GET":
+            if method == "GET" and (traits.versioned or _is_collection(route)):  # tagged: If-None-Match works
                 responses["304"] = {"description": _STATUS_MEANINGS[304], "headers": _not_modified_headers(route)}
     _link(document, route, method, operation)
     operation["responses"] = dict(sorted(responses.items()))

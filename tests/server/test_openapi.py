@@ -120,6 +120,8 @@ def test_successes_carry_location_etag_and_link(document: Document) -> None:
     assert set(fetched["304"]["headers"]) >= {"ETag"}
     assert {"ETag", "Link"} <= set(listed["200"]["headers"])
     assert "ETag" not in _operation(document, "me")["responses"]["200"]["headers"]
+    assert "304" in _operation(document, "list_jobs")["responses"]  # every collection is tagged
+    assert "304" not in _operation(document, "get_job")["responses"]
 
 
 def test_public_routes_need_no_token_and_sign_up_takes_one_optionally(document: Document) -> None:
