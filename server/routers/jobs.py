@@ -203,7 +203,21 @@ async def cancel_job(job_id: UUID, request: Request) -> Response:
     return plain(_public(request, job), cache_control="no-store")
 
 
-@router.get("/{job_id}/result", response_class=Response, responses={409: {"description": "Not finished."}})
+_RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The export file, as it was asked for.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": 'a dataset: {"users": [...], "orders": [...]}'}
+            },
+            NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
+        },
+    },
+    409: {"description": "Not finished."},
+}
+
+
+@router.get("/{job_id}/result", response_class=Response, responses=_RESULT_RESPONSES)
 async def get_job_result(job_id: UUID, request: Request) -> Response:
     """Download a finished export, in the format it was asked for."""
     job = _find(request, job_id)
