@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.gzip import GZipMiddleware
 
-from server import __version__, docs, errors
+from server import __version__, docs, errors, openapi
 from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
 from server.jobs.upload import ImportSlots
@@ -32,7 +32,6 @@ from server.middleware.public_url import PublicURLMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
-from server.models.common import ErrorEnvelope
 from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, users
 from server.security.auth import Caller
 from server.security.callers import CallerCache
@@ -47,19 +46,6 @@ from store.supervisor import Supervisor
 
 GZIP_MINIMUM_BYTES = 1024
 logger = logging.getLogger("memdb")
-
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorEnvelope, "description": description}
-    for status, description in {
-        400: "Bad request or invalid query",
-        401: "Missing, invalid or expired token",
-        403: "Not allowed for your role",
-        404: "Not found (or not yours)",
-        422: "Validation error",
-        429: "Rate limited",
-    }.items()
-}
-
 
 NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 """memdb exports its own Prometheus metrics and JSON logs; FastAPI's OpenTelemetry hooks would only
@@ -110,7 +96,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="An in-memory database served over a REST API.",
         lifespan=lifespan,
-        responses=_ERROR_RESPONSES,
         openapi_url=None,  # server.docs serves it, with the docs pages
         telemetry=NO_OPENTELEMETRY,
         docs_url=None,
@@ -129,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The busiest first: routes are tried in order.
     for router in (users.router, orders.router, auth.router, jobs.router, system.router, metrics_router):
         app.router.routes.extend(router.routes)
+    openapi.install(app)
     docs.install(app, token_url=LOGIN_PATH)
 
     # Added innermost first: a request meets them bottom-up.

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from server.ingest.records import Record, RecordError, describe
 from server.models.dataset import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
 from server.security.passwords import hash_password
+from server.validation import plain
 
 ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {
     "users": TypeAdapter(list[UserRecord]),
@@ -44,7 +45,7 @@ class Prepared(NamedTuple):
 
 
 def problem(location: tuple[Any, ...], message: str) -> str:
-    """A validation problem in plain words: ``quantity: Input should be greater than 0``."""
+    """A validation problem in plain words: ``quantity: must be greater than or equal to 1``."""
     return f"{'.'.join(str(part) for part in location) or 'record'}: {message}"
 
 
@@ -62,7 +63,7 @@ def prepare(batch: list[Record], rejected: list[RecordError] | None = None) -> P
         bad: dict[int, str] = {}
         for found in error.errors():
             position, *where = found["loc"]
-            bad.setdefault(int(position), problem(tuple(where), found["msg"]))
+            bad.setdefault(int(position), problem(tuple(where), plain(found)))
         if rejected is None:
             first = min(bad)
             raise RecordError.of(batch[first], bad[first]) from None

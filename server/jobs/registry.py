@@ -170,6 +170,12 @@ class JobRegistry:
             job.finished_at = datetime.now(UTC)
             job.finished_monotonic = time.monotonic()
 
+    def forget(self, job: Job) -> None:
+        """Drop a finished job (a cancelled one: ``DELETE`` removes what it cancels)."""
+        if job.finished:
+            self._jobs.pop(job.id, None)
+            self._tasks.pop(job.id, None)
+
     async def close(self) -> None:
         for job in list(self._jobs.values()):
             await self.cancel(job)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from server.models.common import InputModel
 
@@ -18,7 +18,16 @@ class ImportJobCreate(InputModel):
 
     type: Literal["import"]
     mode: Literal["all-or-nothing", "skip-invalid"] = "all-or-nothing"
-    data: dict[str, Any]
+    data: Annotated[
+        dict[str, Any],
+        Field(
+            json_schema_extra={
+                # Each record is checked when the job runs; the job reports the first one it refuses.
+                "properties": {"users": {"type": "array", "items": {}}, "orders": {"type": "array", "items": {}}},
+                "additionalProperties": False,
+            }
+        ),
+    ]
 
 
 class ExportJobCreate(InputModel):
@@ -27,7 +36,7 @@ class ExportJobCreate(InputModel):
     type: Literal["export"]
     tables: list[Section] = Field(default=["users", "orders"], min_length=1)
     format: Literal["json", "ndjson"] = "json"
-    include_password_hashes: bool = False
+    include_password_hashes: StrictBool = False  # a true JSON boolean: this one exports every password hash
 
 
 JobCreate = Annotated[ImportJobCreate | ExportJobCreate, Field(discriminator="type")]

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from server.deps import SettingsDep, StoreDep
 from server.errors import APIError
 from server.models.common import Envelope, utc_now
-from server.models.session import LoginRequest, Me, RefreshRequest, TokenPair
+from server.models.session import LoginForm, LoginRequest, Me, RefreshRequest, TokenPair
 from server.responses import plain
 from server.routers import API_PREFIX
 from server.security.auth import CurrentUser, TokensDep, unauthorized
 from server.security.passwords import LoginCheck, hash_password
 from server.security.tokens import InvalidToken, RefreshToken
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
+from server.validation import details
 from store import MissingReference, NotFound, Predicate
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
@@ -47,8 +48,7 @@ async def _login_fields(request: Request) -> LoginRequest:
     except (orjson.JSONDecodeError, UnicodeDecodeError):
         raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON or form data") from None
     except ValidationError as error:
-        details = [{"field": ".".join(("body", *map(str, e["loc"]))), "message": e["msg"]} for e in error.errors()]
-        raise APIError(422, "VALIDATION_ERROR", "request validation failed", details) from None
+        raise APIError(422, "VALIDATION_ERROR", "request validation failed", details(error.errors(), "body")) from None
 
 
 async def _start_session(
@@ -81,11 +81,12 @@ def _token_response(tokens: TokensDep, user: dict[str, Any], refresh: RefreshTok
 @router.post(
     "/token",
     response_model=Envelope[TokenPair],
+    responses={401: {"description": "Wrong email or password."}},
     openapi_extra={
         "requestBody": {
             "content": {
                 "application/json": {"schema": LoginRequest.model_json_schema(), "examples": _LOGIN_EXAMPLES},
-                FORM: {"schema": {"type": "object", "properties": {"username": {}, "password": {}}}},
+                FORM: {"schema": LoginForm.model_json_schema()},
             },
             "required": True,
         }
@@ -117,7 +118,9 @@ async def _rehash(store: StoreDep, user_id: str, password: str, stored_hash: str
         await store.update(USERS.name, uuid.UUID(user_id), {"password_hash": new_hash}, guard=unchanged)
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair])
+@router.post(
+    "/refresh", response_model=Envelope[TokenPair], responses={401: {"description": "Not a current refresh token."}}
+)
 async def refresh(
     body: Annotated[RefreshRequest, Body()], store: StoreDep, settings: SettingsDep, tokens: TokensDep
 ) -> Response:

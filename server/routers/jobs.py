@@ -23,6 +23,7 @@ from server.responses import collection, plain
 from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
 from server.settings import Settings
+from server.validation import details
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
 
@@ -111,8 +112,7 @@ def _job_request(upload: Upload) -> ImportJobCreate | ExportJobCreate:
         return _JOB_CREATE.validate_python(document)
     except ValidationError as error:
         upload.close()
-        details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
-        raise _invalid("request validation failed", details) from None
+        raise _invalid("request validation failed", details(error.errors(), "body")) from None
 
 
 @router.post("", status_code=202, response_model=Envelope[JobPublic], openapi_extra=_BODY_SCHEMA)
@@ -172,17 +172,32 @@ async def get_job(job_id: UUID, request: Request) -> Response:
 
 @router.delete("/{job_id}", response_model=Envelope[JobPublic])
 async def cancel_job(job_id: UUID, request: Request) -> Response:
-    """Cancel a queued or running job (an all-or-nothing import leaves nothing behind)."""
+    """Cancel a queued or running job and remove it (an all-or-nothing import leaves nothing behind)."""
     job = _find(request, job_id)
     if job.finished:
         raise APIError(409, "CONFLICT", f"the job has already finished ({job.status.value})")
     await _registry(request).cancel(job)
     if job.status is not JobStatus.cancelled:  # it finished (an import's commit was already under way)
         raise APIError(409, "CONFLICT", f"the job {job.status.value} before it could be cancelled")
+    _registry(request).forget(job)  # a DELETE removes what it cancelled: the answer is its last state
     return plain(_public(request, job), cache_control="no-store")
 
 
-@router.get("/{job_id}/result", response_class=Response)
+_RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The export file, as it was asked for.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": 'a dataset: {"users": [...], "orders": [...]}'}
+            },
+            NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
+        },
+    },
+    409: {"description": "Not finished."},
+}
+
+
+@router.get("/{job_id}/result", response_class=Response, responses=_RESULT_RESPONSES)
 async def get_job_result(job_id: UUID, request: Request) -> Response:
     """Download a finished export, in the format it was asked for."""
     job = _find(request, job_id)

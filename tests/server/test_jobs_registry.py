@@ -151,6 +151,25 @@ async def test_a_job_cancelled_before_it_starts_never_runs() -> None:
     assert job.finished_monotonic is not None
 
 
+async def test_only_a_finished_job_is_forgotten() -> None:
+    release = asyncio.Event()
+
+    async def body(job: Job) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    registry = JobRegistry()
+    running = registry.submit(Job("import", {}), body)
+    registry.forget(running)
+    assert registry.get(running.id) is running  # still running: forgetting it would hide work under way
+
+    await registry.cancel(running)
+    registry.forget(running)
+
+    assert registry.get(running.id) is None
+    assert registry.list() == []
+
+
 async def test_cancelling_a_running_job_waits_for_its_clean_up() -> None:
     started, cleaned = asyncio.Event(), asyncio.Event()
 
