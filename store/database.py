@@ -90,6 +90,7 @@ class Database:
                 self.referrers[fk.target].append((table, fk))
         self._clock = clock
         self._last_now = 0
+        self._pinned_now: int | None = None
         self.accepting_growth = True
         self._transactions: dict[int, list[tuple[Table, Any]]] = {}
         self._last_transaction = 0
@@ -335,9 +336,31 @@ class Database:
     # -- internals -----------------------------------------------------------
 
     def _now(self) -> int:
+        if self._pinned_now is not None:
+            return self._pinned_now
         # Auto timestamps never run backwards, so insertion order stays creation order.
         self._last_now = max(self._last_now, datetime_to_micros(self._clock()))
         return self._last_now
+
+    def pin_clock(self, micros: int | None = None) -> int:
+        """Fix the time the next command sees (now, or ``micros`` when replaying it); return it.
+
+        The command log records this value with the command, so replaying the
+        command stamps exactly the timestamps it stamped the first time.
+        """
+        self._pinned_now = None
+        now = self._now() if micros is None else micros
+        self._last_now = max(self._last_now, now)
+        self._pinned_now = now
+        return now
+
+    def unpin_clock(self) -> None:
+        self._pinned_now = None
+
+    @property
+    def open_transactions(self) -> dict[int, int]:
+        """Each open transaction's number and how many rows it has staged."""
+        return {number: len(staged) for number, staged in self._transactions.items()}
 
     def _row(self, table: Table, key: Any, guard: Guard = ()) -> Row:
         try:
