@@ -39,7 +39,8 @@ from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
 from server.tables import SESSIONS, TABLES, USERS
-from store import Database, StoreActor, StoreClient
+from store import CorruptLog, Database, StoreActor, StoreClient
+from store.recovery import Recovery, open_data_directory
 from store.supervisor import Supervisor
 
 GZIP_MINIMUM_BYTES = 1024
@@ -63,6 +64,27 @@ NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs":
 cost a check of the global providers on every request."""
 
 
+def recover(settings: Settings, database: Database) -> Recovery:
+    """Open ``MEMDB_DATA_DIR``: rebuild ``database`` from it, or stop start-up with a one-line reason."""
+    assert settings.data_dir is not None
+    try:
+        recovery = open_data_directory(settings.data_dir, database, settings.fsync, settings.recover)
+    except (CorruptLog, OSError) as error:
+        message = error.message if isinstance(error, CorruptLog) else f"{settings.data_dir}: {error}"
+        logger.critical("cannot open the data directory: %s", message)
+        raise RuntimeError(message) from None
+    logger.info(
+        "recovered %d commands from %s in %.3fs (fsync %s)",
+        recovery.records,
+        settings.data_dir,
+        recovery.seconds,
+        settings.fsync,
+    )
+    for damage in recovery.cut:
+        logger.warning("cut off damaged log data: %s", damage)
+    return recovery
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve memdb application."""
     settings = settings or Settings()
@@ -70,9 +92,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(TABLES)
+        recovery = recover(settings, database) if settings.data_dir is not None else None
+        app.state.recovery = recovery
         actor = StoreActor(
-            Database(TABLES), settings.queue_size, settings.queue_wait_seconds, observer=metrics.observe_command
+            database,
+            settings.queue_size,
+            settings.queue_wait_seconds,
+            observer=metrics.observe_command,
+            journal=None if recovery is None else recovery.log,
         )
+        if recovery is not None:
+            metrics.watch_persistence(recovery)
         metrics.watch_store(actor)
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
         actor.watch(callers.watch)
@@ -91,7 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = registry = JobRegistry(settings.jobs_keep_count, settings.jobs_keep_seconds)
         try:
             if settings.seed_file is not None:
-                if settings.production:
+                if recovery is not None and not recovery.empty:
+                    logger.info("MEMDB_SEED_FILE is ignored: %s already holds data", settings.data_dir)
+                elif settings.production:
                     logger.warning("MEMDB_SEED_FILE is ignored in production")
                 else:
                     loaded = await load_seed(settings.seed_file, store, settings.bcrypt_rounds)

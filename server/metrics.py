@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from starlette.types import Scope
 
 from store.actor import StoreActor
+from store.recovery import Recovery
 
 UNMATCHED = "<unmatched>"
 OTHER_METHOD = "OTHER"
@@ -69,6 +70,52 @@ class StoreCollector(Collector):
         return [depth, capacity, rows]
 
 
+class PersistenceCollector(Collector):
+    """The command log and the last recovery (only when ``MEMDB_DATA_DIR`` is set), read at each scrape."""
+
+    def __init__(self) -> None:
+        self.recovery: Recovery | None = None
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        recovery = self.recovery
+        if recovery is None:
+            return []
+        log = recovery.log
+        figures = [
+            ("store_log_bytes", "Bytes in the command log's segments on disk.", log.total_bytes),
+            (
+                "store_log_unsynced_bytes",
+                "Bytes of the log written but not yet fsynced (what a power cut could lose).",
+                log.size - log.synced_size,
+            ),
+            (
+                "store_log_fsync_age_seconds",
+                "Seconds since the log was last fsynced.",
+                log.sync_age,
+            ),
+            ("store_log_fsync_seconds", "How long the last fsync of the log took.", log.last_sync_seconds),
+            ("store_log_fsyncs", "Fsyncs of the log since start.", log.syncs),
+            ("store_log_failures", "Log writes or fsyncs the disk refused since start.", log.failures),
+            (
+                "store_log_broken",
+                "1 once an fsync failed: writes are refused until a restart.",
+                int(log.broken is not None),
+            ),
+            ("store_recovery_seconds", "How long recovery at start took.", recovery.seconds),
+            ("store_recovery_records", "Log records replayed at start.", recovery.records),
+            ("store_recovery_tails_cut", "Torn or corrupt log tails cut off at start.", len(recovery.cut)),
+        ]
+        families = []
+        for name, description, value in figures:
+            family = GaugeMetricFamily(name, description)
+            family.add_metric([], value)
+            families.append(family)
+        return families
+
+
 class Metrics:
     """Every metric of one application, in its own registry."""
 
@@ -77,6 +124,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         self._store = StoreCollector()
         registry.register(self._store)
+        self._persistence = PersistenceCollector()
+        registry.register(self._persistence)
         self.http_requests = Counter(
             "http_requests_total",
             "HTTP requests answered, by method, route template and status.",
@@ -132,6 +181,10 @@ class Metrics:
     def watch_store(self, actor: StoreActor) -> None:
         """Report this actor's mailbox and tables from now on."""
         self._store.actor = actor
+
+    def watch_persistence(self, recovery: Recovery) -> None:
+        """Report the command log (and how recovery went) from now on."""
+        self._persistence.recovery = recovery
 
     def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
         """The store actor's observer: called once after each command."""

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    data_dir: Path | None = None
+    fsync: Literal["always", "everysec", "no"] = "everysec"
+    recover: Literal["refuse", "truncate"] = "refuse"
 
     @model_validator(mode="before")
     @classmethod

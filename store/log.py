@@ -152,6 +152,11 @@ class CommandLog:
         return self.earlier_bytes + self.size
 
     @property
+    def sync_age(self) -> float:
+        """Seconds since the last fsync (or since the segment was opened)."""
+        return time.monotonic() - self.last_sync
+
+    @property
     def dirty(self) -> bool:
         return self.synced_size != self.size
 

@@ -23,9 +23,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerProcess:
+    """A running ``python -m server``: its base URL, and a way to kill it like a crash would."""
+
+    def __init__(self, process: subprocess.Popen[bytes], base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no final fsync, no snapshot."""
+        self.process.kill()
+        self.process.wait()
+
+
 @contextlib.contextmanager
-def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Start the service, wait until ``/health`` answers, yield its base URL, stop it."""
+def server_process(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
+    """Start the service, wait until ``/health`` answers, yield it, stop it (if it still runs)."""
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
     process = subprocess.Popen(
@@ -49,7 +62,7 @@ def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield base
+        yield ServerProcess(process, base)
     finally:
         process.terminate()
         try:
@@ -59,3 +72,10 @@ def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+@contextlib.contextmanager
+def running_server(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start the service, wait until ``/health`` answers, yield its base URL, stop it."""
+    with server_process(env, args) as server:
+        yield server.base

@@ -1,0 +1,125 @@
+"""Durability over real HTTP: what a server acknowledged survives ``kill -9`` and a restart on the same data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.utils.data import order_body, user_body
+from tests.utils.server import server_process
+
+ADMIN = {"email": "durable-admin@example.com", "password": "durable-admin-password"}
+
+
+def environment(data: Path, fsync: str = "always") -> dict[str, str]:
+    return {
+        "MEMDB_DATA_DIR": str(data),
+        "MEMDB_FSYNC": fsync,
+        "MEMDB_JWT_SECRET": "a-secret-that-outlives-the-process-0123456789",
+        "MEMDB_ADMIN_EMAIL": ADMIN["email"],
+        "MEMDB_ADMIN_PASSWORD": ADMIN["password"],
+        "MEMDB_RATE_LIMIT_PER_MINUTE": "0",
+    }
+
+
+def sign_in(http: httpx.Client, email: str, password: str) -> dict[str, Any]:
+    response = http.post("/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        admin = bearer(sign_in(http, **ADMIN))
+        kept, renamed, gone = (http.post("/users", json=user_body()).json()["data"] for _ in range(3))
+        owner = sign_in(http, kept["email"], "correct-horse")
+        order = http.post("/orders", json=order_body(kept["id"]), headers=bearer(owner)).json()["data"]
+        patched = http.patch(f"/orders/{order['id']}", json={"status": "paid"}, headers=bearer(owner))
+        http.post("/orders", json=order_body(gone["id"]), headers=admin)
+        assert http.delete(f"/users/{gone['id']}", params={"cascade": "true"}, headers=admin).status_code == 204
+        renamed_session = sign_in(http, renamed["email"], "correct-horse")
+        changed = http.patch(f"/users/{renamed['id']}", json={"password": "a-new-password"}, headers=admin)
+        assert changed.status_code == 200
+        revoked = sign_in(http, kept["email"], "correct-horse")
+        assert http.post("/auth/logout", headers=bearer(revoked)).status_code == 204
+        listing = http.get("/orders", headers=admin).json()["data"]
+        server.kill()
+
+    segment = next(data.glob("*.log"))
+    assert stat.S_IMODE(os.stat(segment).st_mode) == 0o600
+    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        assert http.get("/orders", headers=admin).json()["data"] == listing  # every row, tag and timestamp
+        again = http.get(f"/orders/{order['id']}", headers=bearer(owner))
+        assert again.json()["data"]["status"] == "paid"
+        assert again.headers["etag"] == patched.headers["etag"]
+        assert http.get(f"/users/{gone['id']}", headers=admin).status_code == 404
+        assert http.get("/auth/me", headers=bearer(revoked)).status_code == 401  # logged out stays out
+        assert http.get("/auth/me", headers=bearer(renamed_session)).status_code == 401  # ended by the new password
+        assert (
+            http.post("/auth/token", json={"email": renamed["email"], "password": "correct-horse"}).status_code == 401
+        )
+        sign_in(http, renamed["email"], "a-new-password")
+        refreshed = http.post("/auth/refresh", json={"refresh_token": owner["refresh_token"]})
+        assert refreshed.status_code == 200  # a session from before the crash still works
+        metrics = httpx.get(f"{server.base}/metrics").text
+        assert "store_recovery_records" in metrics
+
+
+async def _write_until_killed(
+    base: str, user_id: str, headers: dict[str, str], acknowledged: list[str], enough: asyncio.Event
+) -> None:
+    async with httpx.AsyncClient(base_url=f"{base}/api/v1", headers=headers, timeout=10) as http:
+        while True:
+            try:
+                response = await http.post("/orders", json=order_body(user_id, quantity=3, total_price="12.34"))
+            except httpx.TransportError:
+                return
+            if response.status_code == 201:
+                acknowledged.append(response.json()["data"]["id"])
+                if len(acknowledged) >= 200:
+                    enough.set()
+
+
+def test_concurrent_writers_killed_mid_load_lose_nothing_acknowledged(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    acknowledged: list[str] = []
+    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        admin = bearer(sign_in(http, **ADMIN))
+        user = http.post("/users", json=user_body()).json()["data"]
+
+        async def load() -> None:
+            enough = asyncio.Event()
+            writers = [_write_until_killed(server.base, user["id"], admin, acknowledged, enough) for _ in range(20)]
+            tasks = [asyncio.create_task(writer) for writer in writers]
+            await asyncio.wait_for(enough.wait(), 60)
+            server.process.kill()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(load())
+        server.process.wait()
+
+    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        admin = bearer(sign_in(http, **ADMIN))
+        ids: set[str] = set()
+        page = 1
+        while True:
+            response = http.get("/orders", params={"per_page": 100, "page": page}, headers=admin).json()
+            for item in response["data"]:
+                assert (item["quantity"], item["total_price"], item["user_id"]) == (3, "12.34", user["id"])
+                ids.add(item["id"])
+            if len(response["data"]) < 100:
+                break
+            page += 1
+        assert len(acknowledged) >= 200
+        assert set(acknowledged) <= ids  # every order a writer heard 201 for; the rest were never acknowledged
