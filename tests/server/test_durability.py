@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from server.settings import Settings
+from store import log as log_module
+from tests.utils.api import assert_error
+from tests.utils.asgi import asgi_client, serving
+from tests.utils.asgi import sign_in as asgi_sign_in
 from tests.utils.data import order_body, user_body
 from tests.utils.server import server_process
 
@@ -123,3 +130,40 @@ def test_concurrent_writers_killed_mid_load_lose_nothing_acknowledged(tmp_path: 
             page += 1
         assert len(acknowledged) >= 200
         assert set(acknowledged) <= ids  # every order a writer heard 201 for; the rest were never acknowledged
+
+
+async def test_a_full_disk_refuses_writes_with_507_while_reads_and_probes_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        admin_email=ADMIN["email"],
+        admin_password=ADMIN["password"],
+        bcrypt_rounds=4,
+        rate_limit_per_minute=0,
+    )
+    async with serving(settings) as app:
+        token = await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])
+        async with asgi_client(app, token) as http:
+            user = (await http.post("/users", json=user_body())).json()["data"]
+            real_write = os.write
+            log_fd = app.state.recovery.log._fd
+
+            def full_disk(fd: int, data: bytes) -> int:
+                if fd == log_fd:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return real_write(fd, data)
+
+            monkeypatch.setattr(log_module.os, "write", full_disk)
+            refused = await http.post("/orders", json=order_body(user["id"]))
+            assert_error(refused, 507, "INSUFFICIENT_STORAGE")
+            assert "No space left on device" in refused.json()["error"]["message"]
+            assert (await http.get(f"/users/{user['id']}/orders")).json()["data"] == []  # not applied
+            assert (await http.get(f"/users/{user['id']}")).status_code == 200  # reads go on
+            ready = await http.get("/ready")
+            assert_error(ready, 503, "SERVICE_UNAVAILABLE")
+            assert "refuses writes" in ready.json()["error"]["message"]
+            assert "store_log_failures 1.0" in (await http.get("http://testserver/metrics")).text
+            monkeypatch.setattr(log_module.os, "write", real_write)
+            assert (await http.post("/orders", json=order_body(user["id"]))).status_code == 201
+            assert (await http.get("/ready")).status_code == 200
