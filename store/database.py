@@ -71,6 +71,27 @@ class TableSnapshot:
         return [self._table.present(row, self._reveal) for row in self.rows[start:stop]]
 
 
+_UNREAD = Snapshot({}, "")
+
+
+@dataclass(frozen=True, slots=True)
+class TableImage:
+    rows: list[Row]
+    staged: dict[Any, int]
+    order: tuple[int, bool, Any]
+    """:meth:`Table.order_state`"""
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """The whole database at one moment (:meth:`Database.image`), as a snapshot file holds it."""
+
+    tables: dict[str, TableImage]
+    transactions: dict[int, list[tuple[str, Any]]]
+    last_now: int
+    last_transaction: int
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -91,6 +112,8 @@ class Database:
         self._clock = clock
         self._last_now = 0
         self._pinned_now: int | None = None
+        self.replaying = False
+        """True while recovery replays the log: answers nobody reads (a written row's snapshot) are not built."""
         self.accepting_growth = True
         self._transactions: dict[int, list[tuple[Table, Any]]] = {}
         self._last_transaction = 0
@@ -168,6 +191,61 @@ class Database:
             removed += len(newest)
             table.sweep_pools()
         return removed
+
+    def image(self) -> Image:
+        """Everything the database holds, as of now, to write to disk outside the actor.
+
+        Rows are immutable tuples, so the lists stay this moment's while writes go
+        on; staged rows and open transactions are included, so an import in
+        progress can commit after the snapshot.
+        """
+        tables = {
+            name: TableImage(list(table.rows.values()), dict(table.staged), table.order_state())
+            for name, table in self.tables.items()
+        }
+        transactions = {
+            number: [(table.name, key) for table, key in staged] for number, staged in self._transactions.items()
+        }
+        return Image(tables, transactions, self._last_now, self._last_transaction)
+
+    def restore(self, image: Image) -> None:
+        """Load ``image`` into this (empty) database; rows are trusted (they were checked when written)."""
+        for name in self._dependency_order():
+            table = self.tables[name]
+            stored = image.tables.get(name)
+            if stored is None:
+                continue
+            references = [(table.position[fk.field], self.tables[fk.target]) for fk in table.spec.foreign_keys]
+
+            def share(values: list[Any], references: list[tuple[int, Table]] = references) -> None:
+                for position, target in references:
+                    value = values[position]
+                    referenced = None if value is None else target.rows.get(value)
+                    if referenced is not None:
+                        values[position] = referenced[target.pk_position]
+
+            table.restore(stored.rows, stored.order, share)
+            table.staged.update(stored.staged)
+        self._transactions = {
+            number: [(self.tables[name], key) for name, key in staged] for number, staged in image.transactions.items()
+        }
+        self._last_now = image.last_now
+        self._last_transaction = image.last_transaction
+
+    def _dependency_order(self) -> list[str]:
+        """Table names, each after the tables it references (foreign keys share the referenced key object)."""
+        ordered: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in ordered or name in path:
+                return
+            for fk in self.tables[name].spec.foreign_keys:
+                visit(fk.target, (*path, name))
+            ordered.append(name)
+
+        for name in self.tables:
+            visit(name, ())
+        return ordered
 
     def snapshot(self, table_names: Sequence[str], reveal: bool = False) -> dict[str, TableSnapshot]:
         """Every row of these tables as of this moment; presenting them can happen outside the actor."""
@@ -488,6 +566,8 @@ class Database:
         return data
 
     def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:
+        if self.replaying:
+            return _UNREAD
         return Snapshot(self._present(table, row, embed), self._tag(table, row, embed))
 
 

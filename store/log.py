@@ -142,10 +142,13 @@ class CommandLog:
         self.last_error: str | None = None
         """The most recent append failure (cleared by the next append that succeeds)."""
         self.failures = 0
+        self._retired: list[int] = []
+        """Descriptors of segments rotated away from, to fsync and close (off the event loop)."""
+        self._retired_dirty = False
         self.lock_fd: int | None = None
         """The data directory's lock, held while this log is open."""
         self._syncer: asyncio.Task[None] | None = None
-        self._sync_lock = asyncio.Lock()
+        self.sync_lock = asyncio.Lock()
 
     @property
     def total_bytes(self) -> int:
@@ -158,7 +161,40 @@ class CommandLog:
 
     @property
     def dirty(self) -> bool:
-        return self.synced_size != self.size
+        return self.synced_size != self.size or self._retired_dirty
+
+    def rotate(self) -> int:
+        """Continue in a new segment from here on; return its number.
+
+        Synchronous (one ``open``), so a caller can take a snapshot of the database in
+        the same step and know it precedes exactly the new segment. The old segment
+        is fsynced and closed by the next :meth:`sync_now`.
+        """
+        if self.broken is not None:
+            raise PersistenceFailed(self.broken)
+        number = self.number + 1
+        path = self.directory / segment_name(number)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except OSError as error:
+            raise PersistenceFailed(f"a new log segment could not be created: {error.strerror or error}") from None
+        self._retired.append(self._fd)
+        self._fd, self.number, self.path = fd, number, path
+        self.earlier_bytes += self.size
+        self.size = self.synced_size = 0
+        self._retired_dirty = True
+        return number
+
+    def forget_before(self, number: int) -> int:
+        """Delete the segments older than ``number`` (a snapshot holds what they did); return bytes freed."""
+        freed = 0
+        for older, path in segments(self.directory):
+            if older < number:
+                size = path.stat().st_size
+                path.unlink(missing_ok=True)
+                freed += size
+        self.earlier_bytes = max(0, self.earlier_bytes - freed)
+        return freed
 
     def append(self, command: Command[Any], now: int) -> int:
         """Write ``command`` (seeing time ``now``); return the mark to :meth:`retract` it to.
@@ -200,7 +236,14 @@ class CommandLog:
         """``fsync`` the segment (blocking: run it in a thread)."""
         size = self.size
         started = time.perf_counter()
+        retired, self._retired = self._retired, []
+        self._retired_dirty = False
         try:
+            for fd in retired:
+                os.fsync(fd)
+                os.close(fd)
+            if retired:
+                sync_directory(self.directory)  # the new segment's name, too
             os.fsync(self._fd)
         except OSError as error:
             self.broken = f"fsync of the log failed: {error.strerror or error}"
@@ -214,7 +257,7 @@ class CommandLog:
 
     async def sync(self) -> None:
         """``fsync`` in a thread, never on the event loop; concurrent calls share one."""
-        async with self._sync_lock:
+        async with self.sync_lock:
             if self.dirty:
                 await asyncio.to_thread(self.sync_now)
 

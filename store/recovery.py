@@ -1,6 +1,7 @@
 """Opening a data directory: lock it, rebuild the database from its log, and start a new segment.
 
-Recovery replays every segment, oldest first, each record with the clock it
+Recovery loads the newest snapshot (:mod:`store.snapshot`: encoded rows, no
+codecs), then replays every segment after it, oldest first, each record with the clock it
 recorded, so rows, timestamps and tags come back exactly as they were. Damage
 is handled as Redis handles a truncated AOF: a torn or corrupt *tail* of the
 newest segment (what a crash mid-append leaves) is cut off with a warning and
@@ -26,6 +27,7 @@ from store import commands as c
 from store.database import Database
 from store.errors import CorruptLog, StoreError
 from store.log import FILE_MODE, CommandLog, Damage, FsyncPolicy, read_segment, segments
+from store.snapshot import SnapshotError, read_snapshot, snapshots
 
 logger = logging.getLogger("memdb.recovery")
 
@@ -47,11 +49,13 @@ class Recovery:
     """Replayed commands the database refused (should stay 0: replay repeats what succeeded)."""
     aborted: int = 0
     """Staged rows of imports that never committed, removed."""
+    snapshot: Path | None = None
+    """The snapshot loaded before the log was replayed."""
 
     @property
     def empty(self) -> bool:
         """Nothing was there before: a fresh data directory (the only kind a seed file is loaded into)."""
-        return self.records == 0 and not self.cut
+        return self.records == 0 and not self.cut and self.snapshot is None
 
 
 def lock_directory(directory: Path) -> int:
@@ -83,10 +87,15 @@ def open_data_directory(
 
 
 def _recover(directory: Path, database: Database, fsync: FsyncPolicy, policy: RecoverPolicy) -> Recovery:
+    cut: list[str] = []
+    snapshot, first = _load_snapshot(directory, database, policy, cut)
+    for number, path in segments(directory):
+        if number < first:  # left by a crash between a snapshot's rename and its clean-up
+            path.unlink()
     found = segments(directory)
     replayed = 0
     failed = 0
-    cut: list[str] = []
+    database.replaying = True
     for index, (_, path) in enumerate(found):
         records, damage = read_segment(path)
         newest = index == len(found) - 1
@@ -107,9 +116,10 @@ def _recover(directory: Path, database: Database, fsync: FsyncPolicy, policy: Re
         for _, later in found[index + 1 :]:
             later.rename(later.with_name(later.name + ".discarded"))
         break
-    last = max((number for number, _ in segments(directory)), default=0)
+    database.replaying = False
+    last = max((number for number, _ in segments(directory)), default=first - 1)
     log = CommandLog(directory, last + 1, fsync)
-    recovery = Recovery(log, replayed, 0.0, cut, failed)
+    recovery = Recovery(log, replayed, 0.0, cut, failed, snapshot=snapshot)
     for transaction, staged in database.open_transactions.items():
         abort = c.Abort(transaction, staged)
         log.append(abort, database.pin_clock())
@@ -119,6 +129,30 @@ def _recover(directory: Path, database: Database, fsync: FsyncPolicy, policy: Re
             database.unpin_clock()
         recovery.aborted += staged
     return recovery
+
+
+def _load_snapshot(
+    directory: Path, database: Database, policy: RecoverPolicy, cut: list[str]
+) -> tuple[Path | None, int]:
+    """Load the newest readable snapshot; return it and the first log segment to replay after it."""
+    for leftover in directory.glob("*.snap.tmp"):  # a snapshot a crash interrupted: never renamed, never used
+        leftover.unlink()
+    for _, path in reversed(snapshots(directory)):
+        try:
+            first, image = read_snapshot(path)
+        except SnapshotError as error:
+            if policy != "truncate":
+                raise CorruptLog(f"corrupt snapshot: {error} (set MEMDB_RECOVER=truncate to set it aside)") from None
+            logger.warning("MEMDB_RECOVER=truncate: setting aside %s", error)
+            path.rename(path.with_name(path.name + ".discarded"))
+            cut.append(str(error))
+            continue
+        database.restore(image)
+        for _, older in snapshots(directory):
+            if older != path:
+                older.unlink()
+        return path, first
+    return None, 1
 
 
 def _replay(database: Database, now: int, encoded: bytes) -> bool:
