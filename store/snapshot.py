@@ -98,7 +98,7 @@ def read_snapshot(path: Path) -> tuple[int, Image]:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise SnapshotError(f"{path}: not a snapshot of format {FORMAT}")
         rows: dict[str, list[Any]] = {name: [] for name in header["tables"]}
-        for offset, body in records:
+        for offset, body in records:  # noqa: B007 - the error below names the offset reached
             if body == _END:
                 break
             name, chunk = _loads(body)
