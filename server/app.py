@@ -1,8 +1,9 @@
 """The application factory: ``create_app(settings)`` wires routes, errors, middleware and the store.
 
-The lifespan starts the storage actor, loads the seed file (development only)
-and the start-up admin before the first request, and closes the actor,
-draining its mailbox, after the last.
+The lifespan recovers the data directory (``MEMDB_DATA_DIR``, when set),
+starts the storage actor, loads the seed file (development only, and only into
+an empty data directory) and the start-up admin before the first request; after
+the last it takes a final snapshot and closes the actor, draining its mailbox.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from server.settings import Settings
 from server.tables import SESSIONS, TABLES, USERS
 from store import CorruptLog, Database, StoreActor, StoreClient
 from store.recovery import Recovery, open_data_directory
+from store.snapshotter import Snapshotter
 from store.supervisor import Supervisor
 
 GZIP_MINIMUM_BYTES = 1024
@@ -85,6 +87,14 @@ def recover(settings: Settings, database: Database) -> Recovery:
     return recovery
 
 
+async def _final_snapshot(snapshots: Snapshotter) -> None:
+    """At a clean shutdown the next start loads one snapshot and replays nothing."""
+    try:
+        await snapshots.take()
+    except Exception:
+        logger.exception("the shutdown snapshot failed; the log still holds everything")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve memdb application."""
     settings = settings or Settings()
@@ -102,8 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             observer=metrics.observe_command,
             journal=None if recovery is None else recovery.log,
         )
+        snapshots = None
         if recovery is not None:
-            metrics.watch_persistence(recovery)
+            snapshots = Snapshotter(database, recovery.log, settings.snapshot_log_bytes)
+            metrics.watch_persistence(recovery, snapshots)
+        app.state.snapshotter = snapshots
         metrics.watch_store(actor)
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
         actor.watch(callers.watch)
@@ -119,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_restart=metrics.actor_restarted,
         )
         supervisor.start()
+        if snapshots is not None:
+            snapshots.start()
         app.state.jobs = registry = JobRegistry(settings.jobs_keep_count, settings.jobs_keep_seconds)
         try:
             if settings.seed_file is not None:
@@ -133,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await registry.close()
+            if snapshots is not None:
+                await snapshots.stop()
+                await _final_snapshot(snapshots)
             await supervisor.stop()
             await actor.close()
 
@@ -149,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.recovery = app.state.snapshotter = None  # set by the lifespan when MEMDB_DATA_DIR is
     app.state.started = time.monotonic()
     app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)

@@ -35,6 +35,7 @@ from starlette.types import Scope
 
 from store.actor import StoreActor
 from store.recovery import Recovery
+from store.snapshotter import Snapshotter
 
 UNMATCHED = "<unmatched>"
 OTHER_METHOD = "OTHER"
@@ -75,14 +76,16 @@ class PersistenceCollector(Collector):
 
     def __init__(self) -> None:
         self.recovery: Recovery | None = None
+        self.snapshots: Snapshotter | None = None
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        recovery = self.recovery
-        if recovery is None:
+        recovery, snapshots = self.recovery, self.snapshots
+        if recovery is None or snapshots is None:
             return []
+        last = snapshots.last
         log = recovery.log
         figures = [
             ("store_log_bytes", "Bytes in the command log's segments on disk.", log.total_bytes),
@@ -107,6 +110,11 @@ class PersistenceCollector(Collector):
             ("store_recovery_seconds", "How long recovery at start took.", recovery.seconds),
             ("store_recovery_records", "Log records replayed at start.", recovery.records),
             ("store_recovery_tails_cut", "Torn or corrupt log tails cut off at start.", len(recovery.cut)),
+            ("store_snapshot_age_seconds", "Seconds since the last snapshot finished (or since start).", snapshots.age),
+            ("store_snapshot_seconds", "How long the last snapshot took.", 0.0 if last is None else last.seconds),
+            ("store_snapshot_rows", "Rows in the last snapshot.", 0 if last is None else last.rows),
+            ("store_snapshots", "Snapshots taken since start.", snapshots.taken),
+            ("store_snapshot_failures", "Snapshots that failed since start.", snapshots.failures),
         ]
         families = []
         for name, description, value in figures:
@@ -182,9 +190,10 @@ class Metrics:
         """Report this actor's mailbox and tables from now on."""
         self._store.actor = actor
 
-    def watch_persistence(self, recovery: Recovery) -> None:
-        """Report the command log (and how recovery went) from now on."""
+    def watch_persistence(self, recovery: Recovery, snapshots: Snapshotter) -> None:
+        """Report the command log, snapshots and how recovery went from now on."""
         self._persistence.recovery = recovery
+        self._persistence.snapshots = snapshots
 
     def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
         """The store actor's observer: called once after each command."""

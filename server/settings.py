@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     fsync: Literal["always", "everysec", "no"] = "everysec"
     recover: Literal["refuse", "truncate"] = "refuse"
+    snapshot_log_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
 
     @model_validator(mode="before")
     @classmethod

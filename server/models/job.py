@@ -30,7 +30,13 @@ class ExportJobCreate(InputModel):
     include_password_hashes: bool = False
 
 
-JobCreate = Annotated[ImportJobCreate | ExportJobCreate, Field(discriminator="type")]
+class SnapshotJobCreate(InputModel):
+    """Write a snapshot of the whole database to MEMDB_DATA_DIR now (the log before it is then removed)."""
+
+    type: Literal["snapshot"]
+
+
+JobCreate = Annotated[ImportJobCreate | ExportJobCreate | SnapshotJobCreate, Field(discriminator="type")]
 
 
 class Progress(BaseModel):
@@ -40,7 +46,7 @@ class Progress(BaseModel):
 
 class JobPublic(BaseModel):
     id: UUID
-    type: Literal["import", "export"]
+    type: Literal["import", "export", "snapshot"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     parameters: dict[str, Any]
     progress: Progress

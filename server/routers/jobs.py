@@ -17,9 +17,10 @@ from server.errors import APIError
 from server.jobs.exports import Exporter
 from server.jobs.imports import Importer, RawRecord, records_from_document
 from server.jobs.registry import Job, JobRegistry, JobStatus, Pacer
+from server.jobs.snapshots import SnapshotJob
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
-from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
+from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic, SnapshotJobCreate
 from server.responses import collection, plain
 from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
@@ -29,13 +30,19 @@ from store.codecs import datetime_to_micros, micros_to_text
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly])
 
 NDJSON = "application/x-ndjson"
-_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate] = TypeAdapter(JobCreate)
+_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate | SnapshotJobCreate] = TypeAdapter(JobCreate)
 _BODY_SCHEMA = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [ImportJobCreate.model_json_schema(), ExportJobCreate.model_json_schema()]}
+                "schema": {
+                    "oneOf": [
+                        ImportJobCreate.model_json_schema(),
+                        ExportJobCreate.model_json_schema(),
+                        SnapshotJobCreate.model_json_schema(),
+                    ]
+                }
             },
             NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
         },
@@ -133,7 +140,7 @@ async def create_job(
     if media_type == NDJSON:
         if mode not in ("all-or-nothing", "skip-invalid"):
             raise _invalid("mode must be all-or-nothing or skip-invalid", [{"field": "query.mode", "message": mode}])
-        spec: ImportJobCreate | ExportJobCreate = ImportJobCreate(type="import", mode=mode, data={})
+        spec: ImportJobCreate | ExportJobCreate | SnapshotJobCreate = ImportJobCreate(type="import", mode=mode, data={})
         records = await _ndjson_records(body, _pacer(request, own=1))
     elif media_type == "application/json":
         try:
@@ -161,6 +168,12 @@ async def create_job(
         job = Job("import", parameters, total=len(records))
         body_of_job = Importer(store, records, spec.mode, settings.bcrypt_rounds, _pacer(request))
         _registry(request).submit(job, body_of_job)
+    elif isinstance(spec, SnapshotJobCreate):
+        snapshots = request.app.state.snapshotter
+        if snapshots is None:
+            raise APIError(409, "CONFLICT", "persistence is off: set MEMDB_DATA_DIR to take snapshots")
+        job = Job("snapshot", {})
+        _registry(request).submit(job, SnapshotJob(snapshots))
     else:
         parameters = {
             "tables": spec.tables,

@@ -46,7 +46,7 @@ async def ready(request: Request) -> Response:
     """Readiness: 200 while the store runs, has mailbox room and is under its memory limit, else 503."""
     supervisor: Supervisor = request.app.state.supervisor
     actor = supervisor.actor
-    recovery: Recovery | None = getattr(request.app.state, "recovery", None)
+    recovery: Recovery | None = request.app.state.recovery
     log_trouble = None if recovery is None else recovery.log.broken or recovery.log.last_error
     if not supervisor.healthy or log_trouble is not None:
         if log_trouble is not None:

@@ -6,14 +6,19 @@ import asyncio
 import errno
 import os
 import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
 
 from server.settings import Settings
 from store import log as log_module
+from tests.server.test_jobs import finished
 from tests.utils.api import assert_error
 from tests.utils.asgi import asgi_client, serving
 from tests.utils.asgi import sign_in as asgi_sign_in
@@ -135,14 +140,7 @@ def test_concurrent_writers_killed_mid_load_lose_nothing_acknowledged(tmp_path: 
 async def test_a_full_disk_refuses_writes_with_507_while_reads_and_probes_say_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        admin_email=ADMIN["email"],
-        admin_password=ADMIN["password"],
-        bcrypt_rounds=4,
-        rate_limit_per_minute=0,
-    )
-    async with serving(settings) as app:
+    async with serving(persistent(tmp_path / "data")) as app:
         token = await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])
         async with asgi_client(app, token) as http:
             user = (await http.post("/users", json=user_body())).json()["data"]
@@ -167,3 +165,61 @@ async def test_a_full_disk_refuses_writes_with_507_while_reads_and_probes_say_so
             monkeypatch.setattr(log_module.os, "write", real_write)
             assert (await http.post("/orders", json=order_body(user["id"]))).status_code == 201
             assert (await http.get("/ready")).status_code == 200
+
+
+@asynccontextmanager
+async def as_admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app, await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])) as http:
+        yield http
+
+
+def persistent(data: Path, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data,
+        admin_email=ADMIN["email"],
+        admin_password=ADMIN["password"],
+        bcrypt_rounds=4,
+        rate_limit_per_minute=0,
+        **overrides,
+    )
+
+
+async def test_the_snapshot_job_writes_one_and_the_log_before_it_goes(tmp_path: Path) -> None:
+    async with serving(persistent(tmp_path / "data")) as app:
+        token = await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])
+        async with asgi_client(app, token) as http:
+            user = (await http.post("/users", json=user_body())).json()["data"]
+            started = await http.post("/jobs", json={"type": "snapshot"})
+            assert started.status_code == 202
+            job = await finished(http, started.json()["data"]["id"])
+            assert job["status"] == "succeeded"
+            assert job["result"]["rows"] >= 3  # the admin, the user and a session
+            assert job["result"]["freed_log_bytes"] > 0
+            metrics = (await http.get("http://testserver/metrics")).text
+            assert "store_snapshots 1.0" in metrics
+    async with serving(persistent(tmp_path / "data")) as app:
+        assert app.state.recovery.snapshot is not None
+        assert app.state.recovery.records == 0  # the shutdown snapshot holds everything
+        async with as_admin(app) as http:
+            assert (await http.get(f"/users/{user['id']}")).json()["data"] == user
+
+
+async def test_a_snapshot_job_without_persistence_is_refused(tmp_path: Path) -> None:
+    settings = Settings(admin_email=ADMIN["email"], admin_password=ADMIN["password"], bcrypt_rounds=4)
+    async with serving(settings) as app, as_admin(app) as http:
+        refused = await http.post("/jobs", json={"type": "snapshot"})
+    assert_error(refused, 409, "CONFLICT")
+    assert "MEMDB_DATA_DIR" in refused.json()["error"]["message"]
+
+
+async def test_a_seed_file_is_loaded_only_into_an_empty_data_directory(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seeded = {"users": [user_body(id="9b2f7c1e-0000-4000-8000-000000000001")], "orders": []}
+    seed.write_bytes(orjson.dumps(seeded))
+    settings = persistent(tmp_path / "data", seed_file=seed)
+    user_id = seeded["users"][0]["id"]
+    async with serving(settings) as app, as_admin(app) as http:
+        assert (await http.get(f"/users/{user_id}")).status_code == 200
+        assert (await http.delete(f"/users/{user_id}")).status_code == 204
+    async with serving(settings) as app, as_admin(app) as http:
+        assert (await http.get(f"/users/{user_id}")).status_code == 404  # not seeded again
