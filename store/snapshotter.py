@@ -68,11 +68,11 @@ class Snapshotter:
         """Take a snapshot now (after the one in progress, if any)."""
         async with self._lock:
             started = time.perf_counter()
-            async with self.log.sync_lock:  # no fsync of the old segment is half done while it is retired
-                segment = self.log.rotate()
-                image = self.database.image()
-            rows = sum(len(table.rows) for table in image.tables.values())
             try:
+                async with self.log.sync_lock:  # no fsync of the old segment is half done while it is retired
+                    segment = self.log.rotate()
+                    image = self.database.image()
+                rows = sum(len(table.rows) for table in image.tables.values())
                 path = await asyncio.to_thread(write_snapshot, self.log.directory, segment, image)
                 await self.log.sync()  # the retired segment is closed before it is deleted
                 freed = await asyncio.to_thread(self._forget_before, segment, path)

@@ -379,3 +379,76 @@ async def test_a_long_random_history_replays_to_exactly_the_live_state(directory
     assert again.recovery.records == records
     assert again.recovery.failed == 0
     assert state(again.db) == live
+
+
+# -- odd records and failures around the edges -----------------------------------
+
+
+async def test_a_record_with_a_good_checksum_but_no_known_command_refuses_to_start(directory: Path) -> None:
+    path = await _three_parents(directory)
+    path.write_bytes(path.read_bytes() + frame(b'["teleport", 1, {}]', 0))
+    with pytest.raises(CorruptLog, match="no command this version knows"):
+        await recover(directory)
+
+
+async def test_a_logged_command_the_database_refuses_on_replay_is_reported(
+    directory: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = await _three_parents(directory)
+    first = read_segment(path)[0][0]
+    path.write_bytes(path.read_bytes() + frame(first.command, first.now))  # not what memdb writes: a repeat
+    with caplog.at_level(logging.ERROR, "memdb.recovery"):
+        again = await recover(directory)
+    assert again.recovery.failed == 1
+    assert "replaying insert failed" in caplog.text
+
+
+async def test_a_fresh_directory_is_empty_and_a_used_one_is_not(directory: Path) -> None:
+    assert (await recover(directory)).recovery.empty
+    await _three_parents(directory)
+    assert not (await recover(directory)).recovery.empty
+
+
+async def test_a_log_that_cannot_be_repaired_after_a_failed_write_refuses_later_writes(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Node(directory) as node:
+
+        def refuse(*_: object) -> int:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(log_module.os, "write", refuse)
+        monkeypatch.setattr(log_module.os, "ftruncate", refuse)
+        with pytest.raises(PersistenceFailed, match="Read-only file system"):
+            await node.store.insert("parent", parent(1))
+        monkeypatch.undo()
+        log = node.recovery.log
+        assert log.broken is not None
+        with pytest.raises(PersistenceFailed, match="could not be repaired"):
+            await node.store.insert("parent", parent(2))
+        with pytest.raises(PersistenceFailed, match="could not be repaired"):
+            log.rotate()
+        assert await node.store.counts() == {"parent": 0, "child": 0, "note": 0}
+
+
+async def test_a_command_that_kills_the_loop_mid_turn_answers_the_whole_turn(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class LoopKiller(BaseException):
+        pass
+
+    node = Node(directory, fsync="always")
+    original_counts = node.db.counts
+
+    def die() -> dict[str, int]:
+        monkeypatch.setattr(node.db, "counts", original_counts)
+        raise LoopKiller
+
+    monkeypatch.setattr(node.db, "counts", die)
+    write = asyncio.ensure_future(node.store.insert("parent", parent(1)))
+    fatal = asyncio.ensure_future(node.store.counts())
+    await asyncio.sleep(0)  # both queued before the loop takes its first turn
+    node.actor.start()
+    results = await asyncio.gather(write, fatal, return_exceptions=True)
+    assert [type(result).__name__ for result in results] == ["ActorCrashed", "ActorCrashed"]
+    await node.actor.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from store import CorruptLog, Predicate
+from store import CorruptLog, PersistenceFailed, Predicate
 from store.log import segments
 from store.snapshot import HEADER, SnapshotError, read_snapshot, snapshots
 from store.snapshotter import Snapshotter
@@ -127,3 +127,46 @@ async def test_the_log_passing_its_limit_takes_a_snapshot_by_itself(directory: P
         assert node.recovery.log.total_bytes < 2_000 + 200
         live = state(node.db)
     assert state((await recover(directory)).db) == live
+
+
+async def test_a_snapshot_that_cannot_start_a_new_segment_fails_and_the_watcher_carries_on(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Node(directory) as node:
+        await node.store.insert("parent", parent(1))
+        watcher = snapshotter(node, limit=1, interval=0.01)
+        real_open = os.open
+
+        def full(path: object, *args: object) -> int:
+            if str(path).endswith(".log"):
+                raise OSError(28, "No space left on device")
+            return real_open(path, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr("store.log.os.open", full)
+        with pytest.raises(PersistenceFailed, match="new log segment could not be created"):
+            await watcher.take()
+        watcher.start()
+
+        async def failed_again() -> bool:
+            return "snapshot failed" in caplog.text
+
+        await wait_until(failed_again, "the watcher to try and fail", deadline=20)
+        await watcher.stop()
+        monkeypatch.undo()
+        assert watcher.failures >= 2
+        assert [name for name in os.listdir(directory) if name.endswith(".tmp")] == []
+        await node.store.insert("parent", parent(2))
+        live = state(node.db)
+    assert state((await recover(directory)).db) == live
+
+
+async def test_segments_a_snapshot_made_obsolete_are_removed_at_recovery(directory: Path) -> None:
+    async with Node(directory) as node:
+        await node.store.insert("parent", parent(1))
+        first_segment = node.recovery.log.path
+        old = first_segment.read_bytes()
+        await snapshotter(node).take()
+    first_segment.write_bytes(old)  # as if the process died before deleting it
+    again = await recover(directory)
+    assert not first_segment.exists()
+    assert again.db.counts()["parent"] == 1
