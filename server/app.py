@@ -1,14 +1,19 @@
 """The application factory: ``create_app(settings)`` wires routes, errors, middleware and the store.
 
-The lifespan recovers the data directory (``MEMDB_DATA_DIR``, when set),
-starts the storage actor, loads the seed file (development only, and only into
-an empty data directory) and the start-up admin before the first request; after
-the last it takes a final snapshot and closes the actor, draining its mailbox.
+The lifespan starts the storage actor, loads the seed file (development only)
+and the start-up admin before the first request. With ``MEMDB_DATA_DIR`` set it
+first recovers the data directory, in the background while probes are answered
+(``/ready`` says ``503`` and the store refuses requests until it is done), and
+loads the seed file only into an empty directory. After the last request it
+takes a final snapshot and closes the actor, draining its mailbox.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -73,8 +78,7 @@ def recover(settings: Settings, database: Database) -> Recovery:
         recovery = open_data_directory(settings.data_dir, database, settings.fsync, settings.recover)
     except (CorruptLog, OSError) as error:
         message = error.message if isinstance(error, CorruptLog) else f"{settings.data_dir}: {error}"
-        logger.critical("cannot open the data directory: %s", message)
-        raise RuntimeError(message) from None
+        raise RuntimeError(f"cannot open the data directory: {message}") from None
     logger.info(
         "recovered %d commands from %s in %.3fs (fsync %s)",
         recovery.records,
@@ -85,6 +89,49 @@ def recover(settings: Settings, database: Database) -> Recovery:
     for damage in recovery.cut:
         logger.warning("cut off damaged log data: %s", damage)
     return recovery
+
+
+async def _open(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Recover the data directory (if any), start the store, load the seed file and the start-up admin.
+
+    Without a data directory this runs before the first request, as always. With
+    one it runs in the background while the store client refuses requests
+    (``503``); if it fails the process exits with status 1, logging the reason.
+    """
+    actor: StoreActor = app.state.actor
+    store: StoreClient = app.state.store
+    try:
+        recovery = None
+        if settings.data_dir is not None:
+            # In a thread: the event loop keeps answering the probes meanwhile.
+            recovery = await asyncio.to_thread(recover, settings, actor.database)
+            snapshots = Snapshotter(actor.database, recovery.log, settings.snapshot_log_bytes)
+            actor.journal = recovery.log
+            metrics.watch_persistence(recovery, snapshots)
+            app.state.recovery, app.state.snapshotter = recovery, snapshots
+        actor.start()
+        app.state.supervisor.start()
+        if app.state.snapshotter is not None:
+            app.state.snapshotter.start()
+        starting = StoreClient(actor)  # not held back while recovering: the seed and admin come first
+        if settings.seed_file is not None:
+            if recovery is not None and not recovery.empty:
+                logger.info("MEMDB_SEED_FILE is ignored: %s already holds data", settings.data_dir)
+            elif settings.production:
+                logger.warning("MEMDB_SEED_FILE is ignored in production")
+            else:
+                loaded = await load_seed(settings.seed_file, starting, settings.bcrypt_rounds)
+                logger.info("loaded seed file %s: %s", settings.seed_file, loaded)
+        await ensure_admin(starting, settings)
+    except Exception as error:
+        if settings.data_dir is None:
+            raise  # start-up fails before serving, as it always has
+        logger.critical("start-up failed: %s", str(error) or type(error).__name__)
+        # Nothing was served but probes (the store refused every request), so stop at once and
+        # non-zero, as a failed start-up before listening does; the OS releases the directory's lock.
+        logging.shutdown()
+        os._exit(1)
+    store.recovering = False
 
 
 async def _final_snapshot(snapshots: Snapshotter) -> None:
@@ -103,20 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(TABLES)
-        recovery = recover(settings, database) if settings.data_dir is not None else None
-        app.state.recovery = recovery
-        actor = StoreActor(
-            database,
-            settings.queue_size,
-            settings.queue_wait_seconds,
-            observer=metrics.observe_command,
-            journal=None if recovery is None else recovery.log,
-        )
-        snapshots = None
-        if recovery is not None:
-            snapshots = Snapshotter(database, recovery.log, settings.snapshot_log_bytes)
-            metrics.watch_persistence(recovery, snapshots)
-        app.state.snapshotter = snapshots
+        actor = StoreActor(database, settings.queue_size, settings.queue_wait_seconds, observer=metrics.observe_command)
         metrics.watch_store(actor)
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
         actor.watch(callers.watch)
@@ -124,30 +158,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store = StoreClient(actor)
         # Unknown emails are checked against this, so a failed login costs the same either way.
         app.state.dummy_hash = await hash_password(secrets.token_hex(16), settings.bcrypt_rounds)
-        actor.start()
         app.state.supervisor = supervisor = Supervisor(
             actor,
             settings.memory_limit_mb * 1024 * 1024,
             interval=settings.memory_check_seconds,
             on_restart=metrics.actor_restarted,
         )
-        supervisor.start()
-        if snapshots is not None:
-            snapshots.start()
         app.state.jobs = registry = JobRegistry(settings.jobs_keep_count, settings.jobs_keep_seconds)
+        opening = None
         try:
-            if settings.seed_file is not None:
-                if recovery is not None and not recovery.empty:
-                    logger.info("MEMDB_SEED_FILE is ignored: %s already holds data", settings.data_dir)
-                elif settings.production:
-                    logger.warning("MEMDB_SEED_FILE is ignored in production")
-                else:
-                    loaded = await load_seed(settings.seed_file, store, settings.bcrypt_rounds)
-                    logger.info("loaded seed file %s: %s", settings.seed_file, loaded)
-            await ensure_admin(store, settings)
+            if settings.data_dir is None:
+                await _open(app, settings, metrics)
+            else:
+                # Serve /health (200) and /ready (503) while the data directory is read back, so a
+                # liveness probe does not kill a process that is busy recovering a large dataset.
+                store.recovering = True
+                opening = asyncio.get_running_loop().create_task(_open(app, settings, metrics), name="memdb-open")
+            app.state.opening = opening
             yield
         finally:
+            if opening is not None and not opening.done():
+                opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await opening
             await registry.close()
+            snapshots: Snapshotter | None = app.state.snapshotter
             if snapshots is not None:
                 await snapshots.stop()
                 await _final_snapshot(snapshots)
@@ -168,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.recovery = app.state.snapshotter = None  # set by the lifespan when MEMDB_DATA_DIR is
+    app.state.opening = None  # the background start-up task while MEMDB_DATA_DIR is recovered
     app.state.started = time.monotonic()
     app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)

@@ -22,6 +22,7 @@ from store.errors import (
     StoreClosed,
     StoreError,
     StoreOverloaded,
+    StoreRecovering,
 )
 from store.query import Predicate, Query, SortKey
 from store.querylang import QueryParser
@@ -55,5 +56,6 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreOverloaded",
+    "StoreRecovering",
     "TableSpec",
 ]

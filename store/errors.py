@@ -116,6 +116,13 @@ class StoreClosed(StoreError):
         super().__init__("store is closed")
 
 
+class StoreRecovering(StoreClosed):
+    """The store is still loading its data directory at start-up; it takes no requests yet."""
+
+    def __init__(self) -> None:
+        StoreError.__init__(self, "the store is recovering its data; retry shortly")
+
+
 class BatchRejected(StoreError):
     """One record of a multi-row load was refused; nothing of the load was applied."""
 

@@ -48,8 +48,11 @@ async def ready(request: Request) -> Response:
     actor = supervisor.actor
     recovery: Recovery | None = request.app.state.recovery
     log_trouble = None if recovery is None else recovery.log.broken or recovery.log.last_error
-    if not supervisor.healthy or log_trouble is not None:
-        if log_trouble is not None:
+    recovering = request.app.state.store.recovering
+    if recovering or not supervisor.healthy or log_trouble is not None:
+        if recovering:
+            reason = "the store is recovering its data"
+        elif log_trouble is not None:
             reason = f"the data directory refuses writes: {log_trouble}"
         elif supervisor.memory_exhausted:
             reason = "the memory limit is reached"

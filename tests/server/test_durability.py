@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from server import app as app_module
 from server.settings import Settings
 from store import log as log_module
 from tests.server.test_jobs import finished
@@ -23,8 +26,9 @@ from tests.utils.api import assert_error
 from tests.utils.asgi import asgi_client, serving
 from tests.utils.asgi import sign_in as asgi_sign_in
 from tests.utils.data import order_body, user_body
-from tests.utils.server import server_process
+from tests.utils.server import ServerProcess, server_process
 
+READY = "/api/v1/ready"
 ADMIN = {"email": "durable-admin@example.com", "password": "durable-admin-password"}
 
 
@@ -37,6 +41,11 @@ def environment(data: Path, fsync: str = "always") -> dict[str, str]:
         "MEMDB_ADMIN_PASSWORD": ADMIN["password"],
         "MEMDB_RATE_LIMIT_PER_MINUTE": "0",
     }
+
+
+def durable_server(data: Path, fsync: str = "always") -> contextlib.AbstractContextManager[ServerProcess]:
+    """A ``python -m server`` on ``data``, once it has recovered (``/ready`` answers 200)."""
+    return server_process(environment(data, fsync), wait_for=READY)
 
 
 def sign_in(http: httpx.Client, email: str, password: str) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         admin = bearer(sign_in(http, **ADMIN))
         kept, renamed, gone = (http.post("/users", json=user_body()).json()["data"] for _ in range(3))
         owner = sign_in(http, kept["email"], "correct-horse")
@@ -70,7 +79,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
 
     segment = next(data.glob("*.log"))
     assert stat.S_IMODE(os.stat(segment).st_mode) == 0o600
-    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         assert http.get("/orders", headers=admin).json()["data"] == listing  # every row, tag and timestamp
         again = http.get(f"/orders/{order['id']}", headers=bearer(owner))
         assert again.json()["data"]["status"] == "paid"
@@ -106,7 +115,7 @@ async def _write_until_killed(
 def test_concurrent_writers_killed_mid_load_lose_nothing_acknowledged(tmp_path: Path) -> None:
     data = tmp_path / "data"
     acknowledged: list[str] = []
-    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         admin = bearer(sign_in(http, **ADMIN))
         user = http.post("/users", json=user_body()).json()["data"]
 
@@ -121,7 +130,7 @@ def test_concurrent_writers_killed_mid_load_lose_nothing_acknowledged(tmp_path: 
         asyncio.run(load())
         server.process.wait()
 
-    with server_process(environment(data)) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         admin = bearer(sign_in(http, **ADMIN))
         ids: set[str] = set()
         page = 1
@@ -141,6 +150,7 @@ async def test_a_full_disk_refuses_writes_with_507_while_reads_and_probes_say_so
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with serving(persistent(tmp_path / "data")) as app:
+        await opened(app)
         token = await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])
         async with asgi_client(app, token) as http:
             user = (await http.post("/users", json=user_body())).json()["data"]
@@ -169,8 +179,15 @@ async def test_a_full_disk_refuses_writes_with_507_while_reads_and_probes_say_so
 
 @asynccontextmanager
 async def as_admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    await opened(app)
     async with asgi_client(app, await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])) as http:
         yield http
+
+
+async def opened(app: FastAPI) -> None:
+    """Wait for the data directory to be recovered (the app serves probes meanwhile)."""
+    if app.state.opening is not None:
+        await app.state.opening
 
 
 def persistent(data: Path, **overrides: Any) -> Settings:
@@ -186,6 +203,7 @@ def persistent(data: Path, **overrides: Any) -> Settings:
 
 async def test_the_snapshot_job_writes_one_and_the_log_before_it_goes(tmp_path: Path) -> None:
     async with serving(persistent(tmp_path / "data")) as app:
+        await opened(app)
         token = await asgi_sign_in(app, ADMIN["email"], ADMIN["password"])
         async with asgi_client(app, token) as http:
             user = (await http.post("/users", json=user_body())).json()["data"]
@@ -198,6 +216,7 @@ async def test_the_snapshot_job_writes_one_and_the_log_before_it_goes(tmp_path: 
             metrics = (await http.get("http://testserver/metrics")).text
             assert "store_snapshots 1.0" in metrics
     async with serving(persistent(tmp_path / "data")) as app:
+        await opened(app)
         assert app.state.recovery.snapshot is not None
         assert app.state.recovery.records == 0  # the shutdown snapshot holds everything
         async with as_admin(app) as http:
@@ -223,3 +242,49 @@ async def test_a_seed_file_is_loaded_only_into_an_empty_data_directory(tmp_path:
         assert (await http.delete(f"/users/{user_id}")).status_code == 204
     async with serving(settings) as app, as_admin(app) as http:
         assert (await http.get(f"/users/{user_id}")).status_code == 404  # not seeded again
+
+
+async def test_probes_answer_while_the_data_directory_is_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real_recover = app_module.recover
+
+    def slow_recover(settings: Settings, database: Any) -> Any:
+        assert release.wait(30)
+        return real_recover(settings, database)
+
+    monkeypatch.setattr(app_module, "recover", slow_recover)
+    async with serving(persistent(tmp_path / "data")) as app, asgi_client(app) as http:
+        assert (await http.get("/health")).status_code == 200
+        not_yet = await http.get("/ready")
+        assert_error(not_yet, 503, "SERVICE_UNAVAILABLE")
+        assert "recovering" in not_yet.json()["error"]["message"]
+        refused = await http.post("/auth/token", json=ADMIN)
+        assert_error(refused, 503, "SERVICE_UNAVAILABLE")
+        release.set()
+        await opened(app)
+        assert (await http.get("/ready")).status_code == 200
+        assert (await http.post("/auth/token", json=ADMIN)).status_code == 200
+
+
+def test_a_corrupt_log_stops_the_server_naming_file_and_offset(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        for _ in range(3):
+            http.post("/users", json=user_body())
+        server.kill()  # no shutdown snapshot: the log is all there is
+    segment = min(data.glob("*.log"))
+    damaged = bytearray(segment.read_bytes())
+    damaged[30] ^= 0xFF  # inside the first record, with more after it
+    segment.write_bytes(bytes(damaged))
+    with (
+        pytest.raises(
+            RuntimeError,
+            match=rf"exited with 1:(.|\n)*cannot open the data directory: corrupt log: {segment} at byte 0",
+        ),
+        durable_server(data),
+    ):
+        pass
+    with server_process({**environment(data), "MEMDB_RECOVER": "truncate"}, wait_for=READY) as server:
+        assert httpx.get(f"{server.base}/api/v1/ready").status_code == 200

@@ -37,8 +37,10 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def server_process(env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
-    """Start the service, wait until ``/health`` answers, yield it, stop it (if it still runs)."""
+def server_process(
+    env: Mapping[str, str] | None = None, args: tuple[str, ...] = (), wait_for: str = "/api/v1/health"
+) -> Iterator[ServerProcess]:
+    """Start the service, wait until ``wait_for`` answers 200, yield it, stop it (if it still runs)."""
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
     process = subprocess.Popen(
@@ -56,12 +58,14 @@ def server_process(env: Mapping[str, str] | None = None, args: tuple[str, ...] =
                 output = process.stdout.read().decode() if process.stdout else ""
                 raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
             try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{base}{wait_for}", timeout=1.0).status_code == 200:
                     break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{wait_for} did not answer 200 within {START_TIMEOUT}s")
+            time.sleep(0.05)
         yield ServerProcess(process, base)
     finally:
         process.terminate()
