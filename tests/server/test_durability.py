@@ -7,8 +7,9 @@ import contextlib
 import errno
 import os
 import stat
+import subprocess
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,11 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", ["always", "everysec"])
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path, fsync: str) -> None:
+    """``everysec`` too: a process crash loses nothing, the records were written before the answers."""
     data = tmp_path / "data"
-    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data, fsync) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         admin = bearer(sign_in(http, **ADMIN))
         kept, renamed, gone = (http.post("/users", json=user_body()).json()["data"] for _ in range(3))
         owner = sign_in(http, kept["email"], "correct-horse")
@@ -79,7 +82,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
 
     segment = next(data.glob("*.log"))
     assert stat.S_IMODE(os.stat(segment).st_mode) == 0o600
-    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+    with durable_server(data, fsync) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
         assert http.get("/orders", headers=admin).json()["data"] == listing  # every row, tag and timestamp
         again = http.get(f"/orders/{order['id']}", headers=bearer(owner))
         assert again.json()["data"]["status"] == "paid"
@@ -288,3 +291,45 @@ def test_a_corrupt_log_stops_the_server_naming_file_and_offset(tmp_path: Path) -
         pass
     with server_process({**environment(data), "MEMDB_RECOVER": "truncate"}, wait_for=READY) as server:
         assert httpx.get(f"{server.base}/api/v1/ready").status_code == 200
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted by the test itself (as root), unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_refuses_writes_and_loses_nothing_acknowledged(small_disk: Path) -> None:
+    data = small_disk / "data"
+    acknowledged: list[str] = []
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        admin = bearer(sign_in(http, **ADMIN))
+        for _ in range(2000):
+            response = http.post("/users", json=user_body())
+            if response.status_code != 201:
+                break
+            acknowledged.append(response.json()["data"]["id"])
+        assert_error(response, 507, "INSUFFICIENT_STORAGE")
+        assert "No space left on device" in response.json()["error"]["message"]
+        assert len(acknowledged) > 10
+        assert http.get(f"/users/{acknowledged[-1]}", headers=admin).status_code == 200  # reads go on
+        assert http.get("/ready").status_code == 503
+        server.kill()
+    subprocess.run(["mount", "-o", "remount,size=1m", str(small_disk)], check=True)
+    with durable_server(data) as server, httpx.Client(base_url=f"{server.base}/api/v1") as http:
+        admin = bearer(sign_in(http, **ADMIN))
+        listed = http.get("/users", params={"per_page": 100, "role": "user"}, headers=admin).json()
+        ids = {user["id"] for user in listed["data"]}
+        page = 2
+        while len(listed["data"]) == 100:
+            listed = http.get("/users", params={"per_page": 100, "page": page, "role": "user"}, headers=admin).json()
+            ids |= {user["id"] for user in listed["data"]}
+            page += 1
+        assert ids == set(acknowledged)  # every acknowledged user, and not the refused one
