@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from store.commands import Command
 from store.errors import PersistenceFailed
+from store.periodic import Periodic
 
 logger = logging.getLogger("memdb.log")
 
@@ -147,7 +148,7 @@ class CommandLog:
         self._retired_dirty = False
         self.lock_fd: int | None = None
         """The data directory's lock, held while this log is open."""
-        self._syncer: asyncio.Task[None] | None = None
+        self._syncer = Periodic(1.0, self._sync_quietly, "memdb-log-fsync")
         self.sync_lock = asyncio.Lock()
 
     @property
@@ -263,22 +264,16 @@ class CommandLog:
 
     def start(self) -> None:
         """Start the once-a-second fsync task (``everysec`` only)."""
-        if self.fsync == "everysec" and self._syncer is None:
-            self._syncer = asyncio.get_running_loop().create_task(self._every_second(), name="memdb-log-fsync")
+        if self.fsync == "everysec":
+            self._syncer.start()
 
-    async def _every_second(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(PersistenceFailed):
-                await self.sync()
+    async def _sync_quietly(self) -> None:
+        with contextlib.suppress(PersistenceFailed):  # it marks the log broken; the writers hear of it
+            await self.sync()
 
     async def close(self) -> None:
         """Stop the background task, ``fsync`` what is left (whatever the policy) and close the file."""
-        if self._syncer is not None:
-            self._syncer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._syncer
-            self._syncer = None
+        await self._syncer.stop()
         if self._fd < 0:
             return
         with contextlib.suppress(PersistenceFailed):

@@ -16,7 +16,6 @@ admin job, a clean shutdown), and never two at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from store.database import Database
 from store.log import CommandLog
+from store.periodic import Periodic
 from store.snapshot import snapshots, write_snapshot
 
 logger = logging.getLogger("memdb.snapshot")
@@ -54,7 +54,7 @@ class Snapshotter:
         self.taken = 0
         self.failures = 0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._watcher = Periodic(interval, self._check, "memdb-snapshots")
 
     @property
     def age(self) -> float:
@@ -93,21 +93,14 @@ class Snapshotter:
 
     def start(self) -> None:
         """Watch the log's size once every ``interval`` seconds."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name="memdb-snapshots")
+        self._watcher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._watcher.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            if self.log.total_bytes >= self.log_bytes_limit and not self.running and self.log.broken is None:
-                try:
-                    await self.take()
-                except Exception:
-                    logger.exception("snapshot failed; the log keeps everything, a later one will be tried")
+    async def _check(self) -> None:
+        if self.log.total_bytes >= self.log_bytes_limit and not self.running and self.log.broken is None:
+            try:
+                await self.take()
+            except Exception:
+                logger.exception("snapshot failed; the log keeps everything, a later one will be tried")
