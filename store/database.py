@@ -197,35 +197,38 @@ class Database:
 
         Rows are immutable tuples, so the lists stay this moment's while writes go
         on; staged rows and open transactions are included, so an import in
-        progress can commit after the snapshot.
+        progress can commit after the snapshot. Tables come referenced first, the
+        order :meth:`restore_rows` needs.
         """
-        tables = {
-            name: TableImage(list(table.rows.values()), dict(table.staged), table.order_state())
-            for name, table in self.tables.items()
-        }
+        tables = {}
+        for name in self._dependency_order():
+            table = self.tables[name]
+            tables[name] = TableImage(list(table.rows.values()), dict(table.staged), table.order_state())
         transactions = {
             number: [(table.name, key) for table, key in staged] for number, staged in self._transactions.items()
         }
         return Image(tables, transactions, self._last_now, self._last_transaction)
 
-    def restore(self, image: Image) -> None:
-        """Load ``image`` into this (empty) database; rows are trusted (they were checked when written)."""
-        for name in self._dependency_order():
+    def restore_rows(self, table_name: str, rows: Sequence[Row]) -> None:
+        """Put back rows of a snapshot (trusted: checked when first written); the tables they reference first."""
+        table = self.tables[table_name]
+        references = [(table.position[fk.field], self.tables[fk.target]) for fk in table.spec.foreign_keys]
+
+        def share(values: list[Any]) -> None:
+            for position, target in references:
+                value = values[position]
+                referenced = None if value is None else target.rows.get(value)
+                if referenced is not None:
+                    values[position] = referenced[target.pk_position]
+
+        table.restore(rows, share)
+
+    def restore_state(self, image: Image) -> None:
+        """After :meth:`restore_rows`: the staged keys, numbering and open transactions of ``image`` (rows ignored)."""
+        for name, stored in image.tables.items():
             table = self.tables[name]
-            stored = image.tables.get(name)
-            if stored is None:
-                continue
-            references = [(table.position[fk.field], self.tables[fk.target]) for fk in table.spec.foreign_keys]
-
-            def share(values: list[Any], references: list[tuple[int, Table]] = references) -> None:
-                for position, target in references:
-                    value = values[position]
-                    referenced = None if value is None else target.rows.get(value)
-                    if referenced is not None:
-                        values[position] = referenced[target.pk_position]
-
-            table.restore(stored.rows, stored.order, share)
             table.staged.update(stored.staged)
+            table.set_order_state(stored.order)
         self._transactions = {
             number: [(self.tables[name], key) for name, key in staged] for number, staged in image.transactions.items()
         }

@@ -27,7 +27,7 @@ from store import commands as c
 from store.database import Database
 from store.errors import CorruptLog, StoreError
 from store.log import FILE_MODE, CommandLog, Damage, FsyncPolicy, read_segment, segments
-from store.snapshot import SnapshotError, read_snapshot, snapshots
+from store.snapshot import SnapshotError, load_snapshot, snapshots, verify_snapshot
 
 logger = logging.getLogger("memdb.recovery")
 
@@ -139,7 +139,7 @@ def _load_snapshot(
         leftover.unlink()
     for _, path in reversed(snapshots(directory)):
         try:
-            first, image = read_snapshot(path)
+            verify_snapshot(path)
         except SnapshotError as error:
             if policy != "truncate":
                 raise CorruptLog(f"corrupt snapshot: {error} (set MEMDB_RECOVER=truncate to set it aside)") from None
@@ -147,7 +147,10 @@ def _load_snapshot(
             path.rename(path.with_name(path.name + ".discarded"))
             cut.append(str(error))
             continue
-        database.restore(image)
+        try:
+            first = load_snapshot(path, database)
+        except SnapshotError as error:  # checksums held, yet it is not what this version wrote
+            raise CorruptLog(f"unreadable snapshot: {error}") from None
         for _, older in snapshots(directory):
             if older != path:
                 older.unlink()

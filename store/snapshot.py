@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from store.database import Image, TableImage
+from store.database import Database, Image, TableImage
 from store.log import FILE_MODE, sync_directory
 
 FORMAT = 1
@@ -88,46 +88,58 @@ def _write(file: BinaryIO, body: bytes) -> None:
     file.write(body)
 
 
-def read_snapshot(path: Path) -> tuple[int, Image]:
-    """The segment the snapshot precedes and the image it holds; :class:`SnapshotError` naming the offset if damaged."""
-    records = _records(path)
+def verify_snapshot(path: Path) -> None:
+    """Check every record's checksum and the end marker (reading, not unpickling); :class:`SnapshotError` if bad."""
+    with open(path, "rb") as file:
+        last = b""
+        for _, body in _records(path, file):
+            last = body
+    if last != _END:
+        raise SnapshotError(f"{path}: cut short (no end marker)")
+
+
+def load_snapshot(path: Path, database: Database) -> int:
+    """Load the snapshot into ``database`` (empty), a chunk at a time; return the log segment it precedes.
+
+    The file is verified first, so a damaged one leaves the database untouched;
+    rows are never all in memory twice (file, then rows).
+    """
+    verify_snapshot(path)
     offset = 0
     try:
-        offset, body = next(records)
-        header = _loads(body)
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise SnapshotError(f"{path}: not a snapshot of format {FORMAT}")
-        rows: dict[str, list[Any]] = {name: [] for name in header["tables"]}
-        for offset, body in records:  # noqa: B007 - the error below names the offset reached
-            if body == _END:
-                break
-            name, chunk = _loads(body)
-            rows[name].extend(chunk)
-        else:
-            raise SnapshotError(f"{path}: cut short (no end marker)")
-        tables = {
-            name: TableImage(rows[name], info["staged"], tuple(info["order"]))
-            for name, info in header["tables"].items()
-        }
+        with open(path, "rb") as file:
+            records = _records(path, file)
+            offset, body = next(records)
+            header = _loads(body)
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise SnapshotError(f"{path}: not a snapshot of format {FORMAT}")
+            counts = dict.fromkeys(header["tables"], 0)
+            for offset, body in records:  # noqa: B007 - the error below names the offset reached
+                if body == _END:
+                    break
+                name, chunk = _loads(body)
+                database.restore_rows(name, chunk)
+                counts[name] += len(chunk)
+        tables = {}
         for name, info in header["tables"].items():
-            if len(rows[name]) != info["rows"]:
-                raise SnapshotError(f"{path}: {name} holds {len(rows[name])} rows, not {info['rows']}")
-        image = Image(tables, header["transactions"], header["last_now"], header["last_transaction"])
-        return int(header["segment"]), image
+            if counts[name] != info["rows"]:
+                raise SnapshotError(f"{path}: {name} holds {counts[name]} rows, not {info['rows']}")
+            tables[name] = TableImage([], info["staged"], tuple(info["order"]))
+        database.restore_state(Image(tables, header["transactions"], header["last_now"], header["last_transaction"]))
+        return int(header["segment"])
+    except SnapshotError:
+        raise
     except (KeyError, TypeError, ValueError, pickle.UnpicklingError, StopIteration) as error:
-        if isinstance(error, SnapshotError):
-            raise
         raise SnapshotError(f"{path} at byte {offset}: {error!r}") from None
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes]]:
-    data = path.read_bytes()
+def _records(path: Path, file: BinaryIO) -> Iterator[tuple[int, bytes]]:
     offset = 0
-    while offset < len(data):
-        if len(data) - offset < HEADER.size:
+    while header := file.read(HEADER.size):
+        if len(header) < HEADER.size:
             raise SnapshotError(f"{path} at byte {offset}: a record header is cut short")
-        length, crc = HEADER.unpack_from(data, offset)
-        body = data[offset + HEADER.size : offset + HEADER.size + length]
+        length, crc = HEADER.unpack(header)
+        body = file.read(length)
         if len(body) != length or zlib.crc32(body) != crc:
             raise SnapshotError(f"{path} at byte {offset}: checksum mismatch or record cut short")
         yield offset, body

@@ -164,8 +164,11 @@ class Table:
         the last one's sort value (a snapshot keeps them: deleted rows shaped them)."""
         return self._next_seq, self.in_default_order, self._last_default
 
-    def restore(self, rows: Sequence[Row], state: tuple[int, bool, Any], share: Callable[[list[Any]], None]) -> None:
-        """Put back ``rows`` (from a snapshot of this table, trusted: no checks) and the :meth:`order_state`.
+    def set_order_state(self, state: tuple[int, bool, Any]) -> None:
+        self._next_seq, self.in_default_order, self._last_default = state
+
+    def restore(self, rows: Sequence[Row], share: Callable[[list[Any]], None]) -> None:
+        """Put back ``rows`` (from a snapshot of this table, trusted: no checks); then :meth:`set_order_state`.
 
         Pooled values are shared again and ``share`` may swap in shared objects
         (foreign keys) before each row is added.
@@ -183,7 +186,6 @@ class Table:
                     values[position] = shared(value)
             share(values)
             self.add(self._share_equal_ints(values))
-        self._next_seq, self.in_default_order, self._last_default = state
 
     def check_unique(self, row: Row, previous: Row | None = None) -> None:
         """Raise :class:`Conflict` if ``row`` would duplicate a key held by another row."""
