@@ -8,6 +8,11 @@ future and the loop goes on. A full mailbox makes callers wait up to
 ``put_timeout`` and then fail with :class:`StoreOverloaded`. ``close()`` lets
 everything already queued run, answers anything left with
 :class:`StoreClosed`, and is safe to call twice.
+
+With a command log (``journal``, :mod:`store.log`) every write command is
+appended before it is applied and taken back out if it fails; with
+``fsync=always`` the loop works in turns (group commit): it applies everything
+queued, fsyncs once in a thread, then answers that turn's callers.
 """
 
 from __future__ import annotations
