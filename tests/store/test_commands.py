@@ -162,3 +162,18 @@ class Pair(tuple[int, int]):
 def test_subclasses_of_plain_types_read_back_as_the_plain_type() -> None:
     values = [Name("x"), Count(3), Items([1]), Pair((1, 2)), frozenset({1}), {2}]
     assert from_plain(orjson.loads(orjson.dumps(to_plain(values)))) == ["x", 3, [1], (1, 2), frozenset({1}), {2}]
+
+
+def test_the_encoded_form_stays_byte_for_byte_what_logs_already_hold() -> None:
+    """Logs written by earlier versions must replay: changing this form needs a new command version."""
+    update = c.Update(
+        "child",
+        UUID(int=2),
+        {"amount": Decimal("1.50"), "due": datetime(2024, 5, 1, tzinfo=UTC), "metadata": {"$x": 1}},
+        ("1.2",),
+    )
+    assert update.encode() == (
+        b'["update",1,{"table":"child","key":{"$u":"00000000000000000000000000000002"},'
+        b'"changes":{"amount":{"$d":"1.50"},"due":{"$dt":"2024-05-01T00:00:00+00:00"},"metadata":{"$$":{"$x":1}}},'
+        b'"if_match":{"$t":["1.2"]},"embed":{"$t":[]},"guard":{"$t":[]}}]'
+    )
