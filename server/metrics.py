@@ -36,6 +36,8 @@ from starlette.types import Scope
 
 from server.connection_guard import CLOSE_REASONS
 from store.actor import StoreActor
+from store.recovery import Recovery
+from store.snapshotter import Snapshotter
 
 UNMATCHED = "<unmatched>"
 OTHER_METHOD = "OTHER"
@@ -71,6 +73,59 @@ class StoreCollector(Collector):
         return [depth, capacity, rows]
 
 
+class PersistenceCollector(Collector):
+    """The command log and the last recovery (only when ``MEMDB_DATA_DIR`` is set), read at each scrape."""
+
+    def __init__(self) -> None:
+        self.recovery: Recovery | None = None
+        self.snapshots: Snapshotter | None = None
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        recovery, snapshots = self.recovery, self.snapshots
+        if recovery is None or snapshots is None:
+            return []
+        last = snapshots.last
+        log = recovery.log
+        figures = [
+            ("store_log_bytes", "Bytes in the command log's segments on disk.", log.total_bytes),
+            (
+                "store_log_unsynced_bytes",
+                "Bytes of the log written but not yet fsynced (what a power cut could lose).",
+                log.size - log.synced_size,
+            ),
+            (
+                "store_log_fsync_age_seconds",
+                "Seconds since the log was last fsynced.",
+                log.sync_age,
+            ),
+            ("store_log_fsync_seconds", "How long the last fsync of the log took.", log.last_sync_seconds),
+            ("store_log_fsyncs", "Fsyncs of the log since start.", log.syncs),
+            ("store_log_failures", "Log writes or fsyncs the disk refused since start.", log.failures),
+            (
+                "store_log_broken",
+                "1 once an fsync failed: writes are refused until a restart.",
+                int(log.broken is not None),
+            ),
+            ("store_recovery_seconds", "How long recovery at start took.", recovery.seconds),
+            ("store_recovery_records", "Log records replayed at start.", recovery.records),
+            ("store_recovery_tails_cut", "Torn or corrupt log tails cut off at start.", len(recovery.cut)),
+            ("store_snapshot_age_seconds", "Seconds since the last snapshot finished (or since start).", snapshots.age),
+            ("store_snapshot_seconds", "How long the last snapshot took.", 0.0 if last is None else last.seconds),
+            ("store_snapshot_rows", "Rows in the last snapshot.", 0 if last is None else last.rows),
+            ("store_snapshots", "Snapshots taken since start.", snapshots.taken),
+            ("store_snapshot_failures", "Snapshots that failed since start.", snapshots.failures),
+        ]
+        families = []
+        for name, description, value in figures:
+            family = GaugeMetricFamily(name, description)
+            family.add_metric([], value)
+            families.append(family)
+        return families
+
+
 class Metrics:
     """Every metric of one application, in its own registry."""
 
@@ -79,6 +134,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         self._store = StoreCollector()
         registry.register(self._store)
+        self._persistence = PersistenceCollector()
+        registry.register(self._persistence)
         self.http_requests = Counter(
             "http_requests_total",
             "HTTP requests answered, by method, route template and status.",
@@ -142,6 +199,11 @@ class Metrics:
     def watch_store(self, actor: StoreActor) -> None:
         """Report this actor's mailbox and tables from now on."""
         self._store.actor = actor
+
+    def watch_persistence(self, recovery: Recovery, snapshots: Snapshotter) -> None:
+        """Report the command log, snapshots and how recovery went from now on."""
+        self._persistence.recovery = recovery
+        self._persistence.snapshots = snapshots
 
     def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
         """The store actor's observer: called once after each command."""

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     public_url: str | None = None
+    data_dir: Path | None = None
+    fsync: Literal["always", "everysec", "no"] = "everysec"
+    recover: Literal["refuse", "truncate"] = "refuse"
+    snapshot_log_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,15 +11,18 @@ from store.errors import (
     ActorCrashed,
     BatchRejected,
     Conflict,
+    CorruptLog,
     InsufficientStorage,
     InvalidQuery,
     InvalidValue,
     MissingReference,
     NotFound,
+    PersistenceFailed,
     PreconditionFailed,
     StoreClosed,
     StoreError,
     StoreOverloaded,
+    StoreRecovering,
 )
 from store.query import Predicate, Query, SortKey
 from store.querylang import QueryParser
@@ -31,6 +34,7 @@ __all__ = [
     "BatchRejected",
     "Column",
     "Conflict",
+    "CorruptLog",
     "Database",
     "ForeignKey",
     "InsufficientStorage",
@@ -40,6 +44,7 @@ __all__ = [
     "MissingReference",
     "NotFound",
     "Page",
+    "PersistenceFailed",
     "PreconditionFailed",
     "Predicate",
     "Query",
@@ -51,5 +56,6 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreOverloaded",
+    "StoreRecovering",
     "TableSpec",
 ]

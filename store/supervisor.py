@@ -10,14 +10,13 @@ what a readiness probe reports.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import resource
 from collections.abc import Callable
 
 from store.actor import StoreActor
+from store.periodic import Periodic
 
 logger = logging.getLogger("memdb.supervisor")
 
@@ -50,7 +49,7 @@ class Supervisor:
         self.restarts = 0
         self.memory_bytes = 0
         self.memory_exhausted = False
-        self._task: asyncio.Task[None] | None = None
+        self._sampler = Periodic(interval, self._sample, "memdb-supervisor")
         actor.on_crash = self._restart
 
     @property
@@ -77,23 +76,16 @@ class Supervisor:
 
     def start(self) -> None:
         self.check_memory()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name="memdb-supervisor")
+        self._sampler.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sampler.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.check_memory()
-            except Exception:
-                logger.exception("memory sampling failed")
+    async def _sample(self) -> None:
+        try:
+            self.check_memory()
+        except Exception:
+            logger.exception("memory sampling failed")
 
     def _restart(self, error: BaseException | None) -> None:
         if self.actor.closed:

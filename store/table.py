@@ -18,8 +18,9 @@ ordering and costs eight bytes per entry.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for, reason
@@ -157,6 +158,34 @@ class Table:
         for name, value in encoded.items():
             values[self.position[name]] = value
         return self._share_equal_ints(values)
+
+    def order_state(self) -> tuple[int, bool, Any]:
+        """What :meth:`add` remembers between rows: the next ``seq``, whether rows came in default-sort order, and
+        the last one's sort value (a snapshot keeps them: deleted rows shaped them)."""
+        return self._next_seq, self.in_default_order, self._last_default
+
+    def set_order_state(self, state: tuple[int, bool, Any]) -> None:
+        self._next_seq, self.in_default_order, self._last_default = state
+
+    def restore(self, rows: Sequence[Row], share: Callable[[list[Any]], None]) -> None:
+        """Put back ``rows`` (from a snapshot of this table, trusted: no checks); then :meth:`set_order_state`.
+
+        Pooled values are shared again and ``share`` may swap in shared objects
+        (foreign keys) before each row is added.
+        """
+        pooled: list[tuple[int, Callable[[Any], Any]]] = [
+            (self.position[name], pool.share) for name, pool in self.pools.items()
+        ]
+        # Choices are interned strings in a live table: one object for a million rows' "pending".
+        pooled += [(self.position[c.name], sys.intern) for c in self.columns if c.kind is Kind.ENUM]
+        for stored in rows:
+            values = list(stored)
+            for position, shared in pooled:
+                value = values[position]
+                if value is not None:
+                    values[position] = shared(value)
+            share(values)
+            self.add(self._share_equal_ints(values))
 
     def check_unique(self, row: Row, previous: Row | None = None) -> None:
         """Raise :class:`Conflict` if ``row`` would duplicate a key held by another row."""

@@ -39,7 +39,13 @@ class ExportJobCreate(InputModel):
     include_password_hashes: StrictBool = False  # a true JSON boolean: this one exports every password hash
 
 
-JobCreate = Annotated[ImportJobCreate | ExportJobCreate, Field(discriminator="type")]
+class SnapshotJobCreate(InputModel):
+    """Write a snapshot of the whole database to MEMDB_DATA_DIR now (the log before it is then removed)."""
+
+    type: Literal["snapshot"]
+
+
+JobCreate = Annotated[ImportJobCreate | ExportJobCreate | SnapshotJobCreate, Field(discriminator="type")]
 
 
 class Progress(BaseModel):
@@ -49,7 +55,7 @@ class Progress(BaseModel):
 
 class JobPublic(BaseModel):
     id: UUID
-    type: Literal["import", "export"]
+    type: Literal["import", "export", "snapshot"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     parameters: dict[str, Any]
     progress: Progress

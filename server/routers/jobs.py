@@ -15,10 +15,11 @@ from server.ingest.ndjson import NdjsonCheck
 from server.jobs.exports import Exporter
 from server.jobs.imports import Importer
 from server.jobs.registry import Job, JobRegistry, JobStatus, Pacer
+from server.jobs.snapshots import SnapshotJob
 from server.jobs.upload import ImportSlots, Upload, receive
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
-from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
+from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic, SnapshotJobCreate
 from server.responses import collection, plain
 from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
@@ -30,13 +31,19 @@ from store.codecs import datetime_to_micros, micros_to_text
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly])
 
 NDJSON = "application/x-ndjson"
-_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate] = TypeAdapter(JobCreate)
+_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate | SnapshotJobCreate] = TypeAdapter(JobCreate)
 _BODY_SCHEMA = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [ImportJobCreate.model_json_schema(), ExportJobCreate.model_json_schema()]}
+                "schema": {
+                    "oneOf": [
+                        ImportJobCreate.model_json_schema(),
+                        ExportJobCreate.model_json_schema(),
+                        SnapshotJobCreate.model_json_schema(),
+                    ]
+                }
             },
             NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
         },
@@ -104,7 +111,7 @@ async def _received(request: Request, settings: Settings, check: DocumentCheck |
         raise _invalid(str(error), [{"field": "body", "message": str(error)}]) from None
 
 
-def _job_request(upload: Upload) -> ImportJobCreate | ExportJobCreate:
+def _job_request(upload: Upload) -> ImportJobCreate | ExportJobCreate | SnapshotJobCreate:
     """What a JSON body asks for: its members beside ``data`` validated, ``data`` itself already checked."""
     assert isinstance(upload.check, DocumentCheck)
     document = {**upload.check.header, **({"data": {}} if upload.check.found else {})}
@@ -128,7 +135,7 @@ async def create_job(
         if mode not in ("all-or-nothing", "skip-invalid"):
             raise _invalid("mode must be all-or-nothing or skip-invalid", [{"field": "query.mode", "message": mode}])
         upload = await _received(request, settings, NdjsonCheck())
-        spec: ImportJobCreate | ExportJobCreate = ImportJobCreate(type="import", mode=mode, data={})
+        spec: ImportJobCreate | ExportJobCreate | SnapshotJobCreate = ImportJobCreate(type="import", mode=mode, data={})
     elif media_type == "application/json":
         upload = await _received(request, settings, DocumentCheck(at="data"))
         spec = _job_request(upload)
@@ -140,6 +147,13 @@ async def create_job(
         job = Job("import", parameters, total=upload.total)
         importer = Importer(store, upload.records(), upload.total, spec.mode, settings.bcrypt_rounds, _pacer(request))
         _registry(request).submit(job, importer, on_done=upload.close)  # the spool file goes with the job
+    elif isinstance(spec, SnapshotJobCreate):
+        upload.close()
+        snapshots = request.app.state.snapshotter
+        if snapshots is None:
+            raise APIError(409, "CONFLICT", "persistence is off: set MEMDB_DATA_DIR to take snapshots")
+        job = Job("snapshot", {})
+        _registry(request).submit(job, SnapshotJob(snapshots))
     else:
         upload.close()
         parameters = {

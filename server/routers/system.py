@@ -13,6 +13,7 @@ from server.errors import RETRY_AFTER_SECONDS, APIError
 from server.models.common import Envelope
 from server.responses import plain
 from server.routers import API_PREFIX
+from store.recovery import Recovery
 from store.supervisor import Supervisor
 
 router = APIRouter(prefix=API_PREFIX, tags=["system"])
@@ -45,8 +46,15 @@ async def ready(request: Request) -> Response:
     """Readiness: 200 while the store runs, has mailbox room and is under its memory limit, else 503."""
     supervisor: Supervisor = request.app.state.supervisor
     actor = supervisor.actor
-    if not supervisor.healthy:
-        if supervisor.memory_exhausted:
+    recovery: Recovery | None = request.app.state.recovery
+    log_trouble = None if recovery is None else recovery.log.broken or recovery.log.last_error
+    recovering = request.app.state.store.recovering
+    if recovering or not supervisor.healthy or log_trouble is not None:
+        if recovering:
+            reason = "the store is recovering its data"
+        elif log_trouble is not None:
+            reason = f"the data directory refuses writes: {log_trouble}"
+        elif supervisor.memory_exhausted:
             reason = "the memory limit is reached"
         elif supervisor.saturated:
             reason = "the store's mailbox is full"

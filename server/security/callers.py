@@ -19,7 +19,7 @@ emptied the cache since.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from store import commands as c
 
@@ -64,7 +64,7 @@ class CallerCache(Generic[Value]):
         self._entries.clear()
         self.epoch += 1
 
-    def watch(self, command: c.Command) -> None:
+    def watch(self, command: c.Command[Any]) -> None:
         """The store actor's watcher: empty the cache if ``command`` may have changed a watched row."""
         if isinstance(command, _READS | _NEW_ROWS):
             return

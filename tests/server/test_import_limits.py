@@ -139,7 +139,8 @@ def users_body(count: int, bio_bytes: int = 0) -> bytes:
 
 def test_anonymous_uploads_announcing_150_mib_are_refused_from_their_headers_and_cost_no_memory() -> None:
     announced = 150 * MIB
-    with server_process(UNLIMITED) as (base, server):
+    with server_process(UNLIMITED) as server:
+        base = server.base
         warm = connect(base)  # the refusal's own code paths are warm before the baseline is taken
         warm.sendall(head(base, 10))
         assert read_answer(warm).status == 401
@@ -173,7 +174,8 @@ def test_anonymous_uploads_announcing_150_mib_are_refused_from_their_headers_and
 
 
 def test_a_non_admin_is_refused_from_the_headers_too_and_a_declared_length_over_the_import_cap_is_413() -> None:
-    with server_process({**ADMIN, **UNLIMITED, "MEMDB_IMPORT_MAX_BYTES": str(8 * MIB)}) as (base, _):
+    with server_process({**ADMIN, **UNLIMITED, "MEMDB_IMPORT_MAX_BYTES": str(8 * MIB)}) as server:
+        base = server.base
         user = {"email": "plain@example.com", "full_name": "Plain", "password": "plain-password"}
         assert httpx.post(f"{base}/api/v1/users", json=user, timeout=10).status_code == 201
         login = {"email": user["email"], "password": user["password"]}
@@ -197,7 +199,8 @@ def test_a_non_admin_is_refused_from_the_headers_too_and_a_declared_length_over_
 
 def test_past_memdb_import_concurrency_a_large_body_is_503_with_retry_after_before_it_is_read() -> None:
     body = users_body(4_000, bio_bytes=500)  # ~3 MiB: over the ordinary 1 MiB cap
-    with server_process({**ADMIN, **UNLIMITED, "MEMDB_IMPORT_CONCURRENCY": "1"}) as (base, _):
+    with server_process({**ADMIN, **UNLIMITED, "MEMDB_IMPORT_CONCURRENCY": "1"}) as server:
+        base = server.base
         token = sign_in(base)
         with connect(base) as first:
             first.sendall(head(base, len(body), token) + body[: len(body) // 2])  # holds the one slot
@@ -241,8 +244,8 @@ def test_an_import_larger_than_the_memory_limit_allows_fails_cleanly_and_the_pro
         "MEMDB_MEMORY_LIMIT_MB": str(limit_mib),
         "MEMDB_MEMORY_CHECK_SECONDS": "0.1",
     }
-    with server_process(environment) as (base, server), httpx.Client(base_url=f"{base}/api/v1", timeout=60) as http:
-        http.headers["Authorization"] = f"Bearer {sign_in(base)}"
+    with server_process(environment) as server, httpx.Client(base_url=f"{server.base}/api/v1", timeout=60) as http:
+        http.headers["Authorization"] = f"Bearer {sign_in(server.base)}"
         with peak_memory(server.pid) as peak:
             response = http.post("/jobs", content=body, headers={"Content-Type": "application/json"})
             assert response.status_code == 202, response.text

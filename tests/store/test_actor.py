@@ -288,8 +288,3 @@ async def test_apply_handles_every_command(actor: StoreActor) -> None:
     assert got.tag == updated.tag
     assert await actor.call(c.Delete("parent", uid(1), True, ("*",))) == 2
     assert await actor.call(c.Counts()) == {"parent": 0, "child": 0, "note": 0}
-
-
-def test_apply_refuses_something_that_is_no_command(database: Database) -> None:
-    with pytest.raises(AssertionError):
-        StoreActor(database).apply(object())  # type: ignore[arg-type]
