@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -42,37 +44,54 @@ def resident_bytes(pid: int) -> int:
 def server_process(
     env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """As :func:`running_server`, also yielding the process (its ``pid`` for its memory)."""
+    """As :func:`running_server`, also yielding the process (its ``pid`` for its memory).
+
+    The server's output goes to a temporary file, not a pipe: nobody reads a pipe while the test runs,
+    and a full one (a few hundred log lines) would stop the server mid-request. The output is shown
+    if the server exits or never answers ``/health`` with ``200`` within :data:`START_TIMEOUT`.
+    """
     port = free_port()
     environment = {**os.environ, "MEMDB_PORT": str(port), "MEMDB_BCRYPT_ROUNDS": "4", **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield base, process
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", *args],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+            _wait_until_healthy(base, process, output)
+            yield base, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], output: BinaryIO) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    status: int | str = "no answer"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{_tail(output)}")
+        try:
+            status = httpx.get(f"{base}/api/v1/health", timeout=1.0).status_code
+        except httpx.TransportError as error:
+            status = repr(error)
+        if status == 200:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"/health still not 200 after {START_TIMEOUT:g} s ({status}):\n{_tail(output)}")
+        time.sleep(0.05)  # polling interval, not a wait for something to be "ready enough"
+
+
+def _tail(output: BinaryIO, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes the server wrote."""
+    output.seek(0, os.SEEK_END)
+    output.seek(max(0, output.tell() - limit))
+    return output.read().decode(errors="replace")
