@@ -33,7 +33,7 @@ class Prepared(NamedTuple):
 
     section: str
     rows: list[Any]
-    """Store values (dicts; tuples once encoded by a seed worker)."""
+    """Store values: dicts, in the store's encoding once a seed worker has encoded them (a hash needs none)."""
     passwords: list[tuple[int, str]]
     """``(position in rows, password)`` of the users whose password is still to be hashed."""
     indexes: list[int]

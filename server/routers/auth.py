@@ -18,6 +18,7 @@ from server.models.common import Envelope, utc_now
 from server.models.session import LoginForm, LoginRequest, Me, RefreshRequest, TokenPair
 from server.responses import plain
 from server.routers import API_PREFIX
+from server.security.access import AuthenticateFirstRoute
 from server.security.auth import CurrentUser, TokensDep, unauthorized
 from server.security.passwords import LoginCheck, hash_password
 from server.security.tokens import InvalidToken, RefreshToken
@@ -25,7 +26,7 @@ from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
 from server.validation import details
 from store import MissingReference, NotFound, Predicate
 
-router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], route_class=AuthenticateFirstRoute)
 
 FORM = "application/x-www-form-urlencoded"
 _LOGIN_EXAMPLES = {"json": {"value": {"email": "admin@memdb.dev", "password": "memdb-admin-2026"}}}

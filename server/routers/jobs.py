@@ -22,13 +22,16 @@ from server.models.common import CollectionEnvelope, Envelope
 from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic, SnapshotJobCreate
 from server.responses import collection, plain
 from server.routers import API_PREFIX
+from server.security.access import AuthenticateFirstRoute
 from server.security.auth import AdminOnly
 from server.settings import Settings
 from server.validation import details
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
 
-router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly], route_class=AuthenticateFirstRoute
+)
 
 NDJSON = "application/x-ndjson"
 _JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate | SnapshotJobCreate] = TypeAdapter(JobCreate)

@@ -16,11 +16,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import orjson
 
+from tests.utils.raw_http import Answer, connect, read_answer, request_head
 from tests.utils.server import resident_bytes, server_process
 
 MIB = 1 << 20
@@ -29,54 +29,12 @@ UNLIMITED = {"MEMDB_RATE_LIMIT_PER_MINUTE": "0"}
 HASH = "$2b$04$" + "a" * 53  # a well-formed bcrypt hash: no hashing needed to import it
 
 
-class Answer:
-    """One HTTP response read off a raw socket."""
-
-    def __init__(self, raw: bytes) -> None:
-        head, _, self.body = raw.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        self.status = int(status_line.split()[1])
-        self.headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-
-    def error(self) -> dict[str, Any]:
-        error: dict[str, Any] = orjson.loads(self.body)["error"]
-        return error
-
-
 def head(base: str, length: int, token: str | None = None, content_type: str = "application/json") -> bytes:
     """The head of a ``POST /api/v1/jobs`` announcing ``length`` bytes of body."""
-    url = httpx.URL(base)
-    lines = [
-        "POST /api/v1/jobs HTTP/1.1",
-        f"Host: {url.host}:{url.port}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {length}",
-    ]
+    headers = {"Content-Type": content_type, "Content-Length": str(length)}
     if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def connect(base: str) -> socket.socket:
-    url = httpx.URL(base)
-    assert url.port is not None
-    return socket.create_connection((url.host, url.port), timeout=10)
-
-
-def read_answer(sock: socket.socket, timeout: float = 10.0) -> Answer:
-    """Read one whole response (the server closes the connection after it, or says how long it is)."""
-    sock.settimeout(timeout)
-    raw = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        raw += chunk
-        if b"\r\n\r\n" in raw:
-            answer = Answer(raw)
-            if len(answer.body) >= int(answer.headers.get("content-length", "0")):
-                return answer
-    return Answer(raw)
+        headers["Authorization"] = f"Bearer {token}"
+    return request_head(base, "POST", "/api/v1/jobs", headers)
 
 
 def send_until_refused(sock: socket.socket, most: int) -> int:
