@@ -45,7 +45,8 @@ from server.errors import ERROR_CODES
 from server.middleware.concurrency import ALWAYS_ANSWERED
 from server.middleware.rate_limit import EXEMPT_PATHS
 from server.models.common import INT64_MIN, MAX_METADATA_DEPTH, UINT64_MAX, ErrorEnvelope
-from server.security.auth import current_caller, optional_caller, require_admin
+from server.security.access import route_access
+from server.security.auth import Access
 from store import Kind
 from store.querylang import FilterParameter
 
@@ -154,11 +155,11 @@ class Traits:
     def of(cls, route: APIRoute, method: str) -> Traits:
         dependants = list(_walk(route.dependant))
         calls = [dependant.call for dependant in dependants]
-        required = current_caller in calls or require_admin in calls
+        access = route_access(route)
         queries = [call for call in calls if isinstance(call, ListQuery)]
         return cls(
             method=method,
-            auth="required" if required else "optional" if optional_caller in calls else "none",
+            auth="required" if access >= Access.TOKEN else "optional" if access is Access.OPTIONAL else "none",
             path_ids=any(dependant.path_params for dependant in dependants),
             body=route.body_field is not None or "requestBody" in (route.openapi_extra or {}),
             validated_query=any(dependant.query_params for dependant in dependants),
