@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     jobs_keep_seconds: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    snapshot_on_start: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
     @model_validator(mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from store import commands as c
 from store.actor import StoreActor
 from store.database import Page, Snapshot, TableSnapshot
 from store.query import Predicate, Query
+from store.snapshots import SnapshotInfo
 
 
 class StoreClient:
@@ -105,3 +106,21 @@ class StoreClient:
 
     async def counts(self) -> dict[str, int]:
         return await self.actor.call(c.Counts())
+
+    async def take_snapshot(self, name: str, tables: tuple[str, ...]) -> SnapshotInfo:
+        """Remember ``tables`` as they are now under ``name`` (a name already taken is a ``Conflict``)."""
+        return await self.actor.call(c.TakeSnapshot(name, tables))
+
+    async def restore_snapshot(self, name: str) -> SnapshotInfo:
+        """Put every table snapshot ``name`` covers back exactly as it was, in one command."""
+        return await self.actor.call(c.RestoreSnapshot(name))
+
+    async def drop_snapshot(self, name: str) -> None:
+        await self.actor.call(c.DropSnapshot(name))
+
+    async def snapshots(self) -> list[SnapshotInfo]:
+        """Every named snapshot, oldest first."""
+        return await self.actor.call(c.ListSnapshots())
+
+    async def describe_snapshot(self, name: str) -> SnapshotInfo:
+        return await self.actor.call(c.DescribeSnapshot(name))

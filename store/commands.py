@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import orjson
 
+from store import snapshots
 from store.plain import from_plain, to_plain
 from store.query import Predicate, Query
 
 if TYPE_CHECKING:
     from store import database as d
     from store.database import Database, Page, TableSnapshot
+    from store.snapshots import SnapshotInfo
 
 Guard = tuple[Predicate, ...]
 """Predicates a row must also satisfy, else it is ``NotFound`` (e.g. "owned by this user")."""
@@ -173,6 +175,25 @@ class Counts(Command["dict[str, int]"]):
         return db.counts()
 
 
+@dataclass(frozen=True, slots=True)
+class ListSnapshots(Command["list[SnapshotInfo]"]):
+    """Every named snapshot, oldest first."""
+
+    op: ClassVar[str] = "snapshot_list"
+
+    def apply(self, db: Database) -> list[SnapshotInfo]:
+        return snapshots.listing(db)
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeSnapshot(Command["SnapshotInfo"]):
+    op: ClassVar[str] = "snapshot_describe"
+    name: str
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.describe(snapshots.find(db, self.name))
+
+
 # -- writes --------------------------------------------------------------------
 
 
@@ -312,3 +333,47 @@ class Rollback(Command[int]):
 
     def apply(self, db: Database) -> int:
         return db.rollback(self.mark)
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSnapshot(Command["SnapshotInfo"]):
+    """Remember ``tables`` as they are now, under a new ``name`` (a write: the restore it allows depends on it).
+
+    Replaying it from a log recreates the snapshot at the same point, so a
+    logged :class:`RestoreSnapshot` after it replays exactly.
+    """
+
+    op: ClassVar[str] = "snapshot_take"
+    writes: ClassVar[bool] = True
+    name: str
+    tables: tuple[str, ...]
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.take(db, self.name, self.tables)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSnapshot(Command["SnapshotInfo"]):
+    """Put every table snapshot ``name`` covers back as it was, at once.
+
+    Its encoded form names the snapshot, not its content: replaying it needs the
+    :class:`TakeSnapshot` that made it replayed first (named snapshots are not
+    stored anywhere but in memory).
+    """
+
+    op: ClassVar[str] = "snapshot_restore"
+    writes: ClassVar[bool] = True
+    name: str
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.restore(db, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class DropSnapshot(Command[None]):
+    op: ClassVar[str] = "snapshot_drop"
+    writes: ClassVar[bool] = True
+    name: str
+
+    def apply(self, db: Database) -> None:
+        snapshots.drop(db, self.name)

@@ -73,6 +73,7 @@ class Supervisor:
         self.memory_exhausted = exhausted
         # Set between commands (the loop never awaits mid-command), so each command sees one value.
         self.actor.database.accepting_growth = not exhausted
+        self.actor.database.memory_headroom = self.memory_limit_bytes - self.memory_bytes
         return self.memory_bytes
 
     def start(self) -> None:

@@ -18,8 +18,10 @@ ordering and costs eight bytes per entry.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for
@@ -43,6 +45,29 @@ class EncodedRows(list[dict[str, Any]]):
     done in parallel with the inserting. Each dict is taken over (changed in
     place), and its values are trusted to be in the column's encoding.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class TableImage:
+    """A table's own structures at one moment, for :meth:`Table.restore`; the rows themselves are shared.
+
+    Kept compact (a snapshot should cost a fraction of the data it covers): the
+    primary-key map and each unique map as parallel lists of keys and values,
+    each index as its values and a tuple per bucket. Rebuilding a dict from two
+    lists is one C-level pass, so a restore costs about what copying would.
+    """
+
+    keys: list[Any]
+    rows: list[Row]
+    unique: dict[str, tuple[list[Any], list[Any]]]
+    indexes: dict[str, tuple[list[Any], list[tuple[Any, ...]]]]
+    in_default_order: bool
+    last_default: Any
+    size: int
+    """Approximate bytes these structures hold (the rows not counted: the live table shares them)."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def fold(value: Any) -> Any:
@@ -99,6 +124,9 @@ class Table:
         self.in_default_order = True
         self._last_default: Any = None
         self._next_seq = 0
+        self._top_version = 1
+        self._version_floor = 0
+        """A version below this may have been given out before a restore: never given again (see ``restore``)."""
         self.rows_examined = 0
 
     def __len__(self) -> int:
@@ -153,7 +181,12 @@ class Table:
 
     def changed_row(self, row: Row, encoded: Mapping[str, Any]) -> Row:
         values = list(row)
-        values[1] = row[1] + 1
+        version = row[1] + 1
+        if version < self._version_floor:
+            version = self._version_floor
+        if version > self._top_version:
+            self._top_version = version
+        values[1] = version
         for name, value in encoded.items():
             values[self.position[name]] = value
         return self._share_equal_ints(values)
@@ -288,6 +321,69 @@ class Table:
         found = [rows[key] for key in keys]
         found.sort(key=_seq)
         return found
+
+    def image(self) -> TableImage:
+        """The table's structures as of now, rows an open transaction staged left out."""
+        rows, unique, indexes = self.rows, self.unique, self.indexes
+        if self.staged:
+            return self._visible_image()
+        keys = list(rows)
+        values = list(rows.values())
+        unique_lists = {name: (list(held), list(held.values())) for name, held in unique.items()}
+        index_lists = {name: (list(buckets), list(map(tuple, buckets.values()))) for name, buckets in indexes.items()}
+        return self._image(keys, values, unique_lists, index_lists)
+
+    def _visible_image(self) -> TableImage:
+        staged = self.staged
+        pairs = [(key, row) for key, row in self.rows.items() if key not in staged]
+        unique_lists: dict[str, tuple[list[Any], list[Any]]] = {}
+        for name, held in self.unique.items():
+            kept = [(value, key) for value, key in held.items() if key not in staged]
+            unique_lists[name] = ([value for value, _ in kept], [key for _, key in kept])
+        index_lists: dict[str, tuple[list[Any], list[tuple[Any, ...]]]] = {}
+        for name, buckets in self.indexes.items():
+            visible = [(value, tuple(key for key in bucket if key not in staged)) for value, bucket in buckets.items()]
+            visible = [(value, bucket) for value, bucket in visible if bucket]
+            index_lists[name] = ([value for value, _ in visible], [bucket for _, bucket in visible])
+        return self._image([key for key, _ in pairs], [row for _, row in pairs], unique_lists, index_lists)
+
+    def _image(
+        self,
+        keys: list[Any],
+        rows: list[Row],
+        unique: dict[str, tuple[list[Any], list[Any]]],
+        indexes: dict[str, tuple[list[Any], list[tuple[Any, ...]]]],
+    ) -> TableImage:
+        size = sys.getsizeof(keys) + sys.getsizeof(rows)
+        for held, holders in unique.values():
+            size += sys.getsizeof(held) + sys.getsizeof(holders)
+        for values, buckets in indexes.values():
+            size += sys.getsizeof(values) + sys.getsizeof(buckets) + sum(map(sys.getsizeof, buckets))
+        return TableImage(keys, rows, unique, indexes, self.in_default_order, self._last_default, size)
+
+    def restore(self, image: TableImage) -> None:
+        """Become exactly what the table was when ``image`` was taken; ``image`` stays usable.
+
+        Each structure is rebuilt from the image's lists, so later writes never
+        reach the image. Insertion numbers carry on from where they are (a row
+        made after this never gets the number of one a client saw before), and
+        so do versions: a restored row keeps its version (its tag is the one it
+        had), but its next change skips every version given out so far, so no
+        tag is ever given to two different contents. Ordered indexes are dropped
+        and rebuilt by the next walk that needs one. The caller makes sure no
+        transaction has rows staged here.
+        """
+        self.rows = dict(zip(image.keys, image.rows, strict=True))
+        self.staged = {}
+        self.unique = {name: dict(zip(held, holders, strict=True)) for name, (held, holders) in image.unique.items()}
+        self.indexes = {
+            name: dict(zip(values, map(list, buckets), strict=True))
+            for name, (values, buckets) in image.indexes.items()
+        }
+        self.in_default_order = image.in_default_order
+        self._last_default = image.last_default
+        self.ordered.clear()
+        self._version_floor = self._top_version + 1
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""
