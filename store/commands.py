@@ -14,7 +14,7 @@ its result, so ``actor.call(Get(...))`` is typed ``Snapshot`` without a cast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import orjson
@@ -26,7 +26,7 @@ from store.query import Predicate, Query
 if TYPE_CHECKING:
     from store import database as d
     from store.database import Database, Page, TableSnapshot
-    from store.snapshots import SnapshotInfo
+    from store.snapshots import NamedSnapshot, Prepared, SnapshotInfo
 
 Guard = tuple[Predicate, ...]
 """Predicates a row must also satisfy, else it is ``NotFound`` (e.g. "owned by this user")."""
@@ -183,6 +183,17 @@ class ListSnapshots(Command["list[SnapshotInfo]"]):
 
     def apply(self, db: Database) -> list[SnapshotInfo]:
         return snapshots.listing(db)
+
+
+@dataclass(frozen=True, slots=True)
+class FindSnapshot(Command["NamedSnapshot"]):
+    """The snapshot itself, for a client to build a restore's structures from (its images never change)."""
+
+    op: ClassVar[str] = "snapshot_find"
+    name: str
+
+    def apply(self, db: Database) -> NamedSnapshot:
+        return snapshots.find(db, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,17 +367,23 @@ class TakeSnapshot(Command["SnapshotInfo"]):
 class RestoreSnapshot(Command["SnapshotInfo"]):
     """Put every table snapshot ``name`` covers back as it was, at once.
 
-    Its encoded form names the snapshot, not its content: replaying it needs the
-    :class:`TakeSnapshot` that made it replayed first (named snapshots are not
-    stored anywhere but in memory).
+    ``prepared`` (structures the client built from the snapshot beforehand, see
+    :mod:`store.snapshots`) only makes it quicker: it is not part of the encoded
+    form, which names the snapshot and not its content, so replaying it needs
+    the :class:`TakeSnapshot` that made it replayed first (named snapshots are
+    kept nowhere but in memory).
     """
 
     op: ClassVar[str] = "snapshot_restore"
     writes: ClassVar[bool] = True
     name: str
+    prepared: Prepared | None = field(default=None, compare=False, repr=False)
 
     def apply(self, db: Database) -> SnapshotInfo:
-        return snapshots.restore(db, self.name)
+        return snapshots.restore(db, self.name, self.prepared)
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.op, self.version, {"name": self.name}])
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,61 @@ class TableImage:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+@dataclass(slots=True)
+class Structures:
+    """A table's primary-key map, unique maps and index buckets: what a restore swaps in, and out, whole."""
+
+    rows: dict[Any, Row]
+    unique: dict[str, dict[Any, Any]]
+    indexes: dict[str, dict[Any, list[Any]]]
+
+
+def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
+    """Fresh structures equal to ``image``'s, built ``step`` entries at a time (it yields between steps).
+
+    Reads only the image, which nothing changes, so it may run outside the actor
+    and be spread over many turns of the event loop.
+    """
+    rows: dict[Any, Row] = {}
+    yield from _fill(rows, image.keys, image.rows, step)
+    unique: dict[str, dict[Any, Any]] = {}
+    for name, (held, holders) in image.unique.items():
+        unique[name] = {}
+        yield from _fill(unique[name], held, holders, step)
+    indexes: dict[str, dict[Any, list[Any]]] = {}
+    for name, (values, buckets) in image.indexes.items():
+        indexes[name] = {}
+        yield from _fill(indexes[name], values, buckets, step, list)
+    return Structures(rows, unique, indexes)
+
+
+def _fill(
+    target: dict[Any, Any], keys: list[Any], values: list[Any], step: int, convert: Callable[[Any], Any] | None = None
+) -> Iterator[None]:
+    for start in range(0, len(keys), step):
+        chunk = values[start : start + step]
+        target.update(zip(keys[start : start + step], chunk if convert is None else map(convert, chunk), strict=True))
+        yield
+
+
+def releasing(structures: Structures, step: int) -> Iterator[None]:
+    """Empty ``structures`` ``step`` entries at a time, so freeing what only they held is spread out too."""
+    for held in (structures.rows, *structures.unique.values(), *structures.indexes.values()):
+        while held:
+            for _ in range(min(step, len(held))):
+                held.popitem()
+            yield
+
+
+def built(steps: Generator[None, None, Structures]) -> Structures:
+    """What ``steps`` builds, all at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def fold(value: Any) -> Any:
@@ -361,11 +416,12 @@ class Table:
             size += sys.getsizeof(values) + sys.getsizeof(buckets) + sum(map(sys.getsizeof, buckets))
         return TableImage(keys, rows, unique, indexes, self.in_default_order, self._last_default, size)
 
-    def restore(self, image: TableImage) -> None:
-        """Become exactly what the table was when ``image`` was taken; ``image`` stays usable.
+    def restore(self, image: TableImage, structures: Structures) -> Structures:
+        """Become exactly what the table was when ``image`` was taken, swapping in ``structures`` built from it.
 
-        Each structure is rebuilt from the image's lists, so later writes never
-        reach the image. Insertion numbers carry on from where they are (a row
+        ``structures`` (from :func:`building`) become the table's own, so later
+        writes never reach the image, which stays usable; the table's previous
+        structures are returned, for the caller to let go of. Insertion numbers carry on from where they are (a row
         made after this never gets the number of one a client saw before), and
         so do versions: a restored row keeps its version (its tag is the one it
         had), but its next change skips every version given out so far, so no
@@ -373,17 +429,14 @@ class Table:
         and rebuilt by the next walk that needs one. The caller makes sure no
         transaction has rows staged here.
         """
-        self.rows = dict(zip(image.keys, image.rows, strict=True))
+        previous = Structures(self.rows, self.unique, self.indexes)
+        self.rows, self.unique, self.indexes = structures.rows, structures.unique, structures.indexes
         self.staged = {}
-        self.unique = {name: dict(zip(held, holders, strict=True)) for name, (held, holders) in image.unique.items()}
-        self.indexes = {
-            name: dict(zip(values, map(list, buckets), strict=True))
-            for name, (values, buckets) in image.indexes.items()
-        }
         self.in_default_order = image.in_default_order
         self._last_default = image.last_default
         self.ordered.clear()
         self._version_floor = self._top_version + 1
+        return previous
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""

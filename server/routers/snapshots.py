@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from server.deps import StoreDep
+from server.jobs.registry import Pacer
+from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope, ErrorEnvelope
 from server.models.snapshot import SNAPSHOT_NAME_PATTERN, SnapshotCreate, SnapshotPublic
 from server.responses import collection, plain
@@ -91,9 +93,12 @@ async def get_snapshot(name: NameInPath, store: StoreDep) -> Response:
     response_model=Envelope[SnapshotPublic],
     responses={409: {"model": ErrorEnvelope, "description": "An import is in progress"}},
 )
-async def restore_snapshot(name: NameInPath, store: StoreDep) -> Response:
+async def restore_snapshot(name: NameInPath, request: Request, store: StoreDep) -> Response:
     """Put every table the snapshot covers back exactly as it was, at once; 409 while an import runs."""
-    return plain(_public(await store.restore_snapshot(name)))
+    in_flight: InFlight = request.app.state.in_flight
+    # The new tables are built before the one command that swaps them in, giving way to other requests meanwhile.
+    pacer = Pacer(lambda: in_flight.count > 1)
+    return plain(_public(await store.restore_snapshot(name, pacer.breathe)))
 
 
 @router.delete("/{name}", status_code=204, response_class=Response)

@@ -61,6 +61,7 @@ EXAMPLES: list[c.Command[Any]] = [
     c.Rollback({"parent": 3, "child": 0}),
     c.ListSnapshots(),
     c.DescribeSnapshot("baseline"),
+    c.FindSnapshot("baseline"),
     c.TakeSnapshot("baseline", ("parent", "child")),
     c.RestoreSnapshot("baseline"),
     c.DropSnapshot("baseline"),

@@ -18,6 +18,7 @@ from store import (
     StoreClient,
 )
 from store import commands as c
+from store.snapshots import Prepared, discarding, preparing
 from store.supervisor import Supervisor
 
 from .conftest import SPECS, Clock, Rows, assert_indexes_consistent, plain, uid
@@ -295,3 +296,63 @@ async def test_the_client_takes_lists_restores_and_drops(db: Database, family: d
     await store.drop_snapshot("baseline")
     assert await store.snapshots() == []
     await actor.close()
+
+
+def test_a_prepared_build_is_swapped_in_once_and_the_old_structures_handed_back(
+    db: Database, rows: Rows, family: dict[str, Any]
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    prepared = Prepared(c.FindSnapshot("baseline").apply(db))
+    steps = sum(1 for _ in preparing(prepared, step=2))  # built a couple of entries at a time
+    rows.parent()
+    old_rows = db.table("parent").rows
+    assert prepared.tables is not None
+    fresh_rows = prepared.tables["parent"].rows
+
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert steps > len(ALL)
+    assert db.table("parent").rows is fresh_rows
+    assert state(db) == before
+    assert prepared.tables is None  # now the live tables' own: never swapped in twice
+    assert prepared.discarded[0].rows is old_rows
+    held = len(old_rows)
+    assert sum(1 for _ in discarding(prepared, step=1)) >= held > 0  # freed an entry per step
+    assert old_rows == {}
+    assert prepared.discarded == []
+
+    rows.parent()
+    c.RestoreSnapshot("baseline", prepared).apply(db)  # spent: built afresh inside the command
+    assert state(db) == before
+    assert_indexes_consistent(db)
+
+
+def test_a_build_prepared_from_a_snapshot_since_taken_again_is_not_used(
+    db: Database, rows: Rows, family: dict[str, Any]
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    prepared = Prepared(c.FindSnapshot("baseline").apply(db))
+    for _ in preparing(prepared):
+        pass
+    rows.parent()
+    c.DropSnapshot("baseline").apply(db)
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    now = state(db)
+    db.delete("parent", family["parents"][0]["id"], cascade=True)
+
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == now
+    assert_indexes_consistent(db)
+
+
+def test_the_encoded_restore_names_the_snapshot_and_nothing_built_for_it(db: Database, family: dict[str, Any]) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    prepared = Prepared(c.FindSnapshot("baseline").apply(db))
+
+    decoded = c.decode(c.RestoreSnapshot("baseline", prepared).encode())
+
+    assert decoded == c.RestoreSnapshot("baseline")
+    assert isinstance(decoded, c.RestoreSnapshot)
+    assert decoded.prepared is None
