@@ -19,9 +19,11 @@ ordering and costs eight bytes per entry.
 from __future__ import annotations
 
 import sys
+from array import array
 from bisect import bisect_left, insort
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for
@@ -48,6 +50,27 @@ class EncodedRows(list[dict[str, Any]]):
 
 
 @dataclass(frozen=True, slots=True)
+class Buckets:
+    """An index's buckets flattened: the values, every bucket's keys one after another, and each bucket's length.
+
+    Two lists and an array whatever the number of buckets (a tuple per bucket
+    would cost 40 bytes each, and make as many objects for the collector).
+    """
+
+    values: list[Any]
+    keys: list[Any]
+    lengths: array[int]
+
+    @classmethod
+    def of(cls, buckets: Mapping[Any, Sequence[Any]]) -> Buckets:
+        return cls(list(buckets), list(chain.from_iterable(buckets.values())), array("Q", map(len, buckets.values())))
+
+    @property
+    def size(self) -> int:
+        return sys.getsizeof(self.values) + sys.getsizeof(self.keys) + sys.getsizeof(self.lengths)
+
+
+@dataclass(frozen=True, slots=True)
 class TableImage:
     """A table's own structures at one moment, for :meth:`Table.restore`; the rows themselves are shared.
 
@@ -60,7 +83,7 @@ class TableImage:
     keys: list[Any]
     rows: list[Row]
     unique: dict[str, tuple[list[Any], list[Any]]]
-    indexes: dict[str, tuple[list[Any], list[tuple[Any, ...]]]]
+    indexes: dict[str, Buckets]
     in_default_order: bool
     last_default: Any
     size: int
@@ -92,18 +115,26 @@ def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
         unique[name] = {}
         yield from _fill(unique[name], held, holders, step)
     indexes: dict[str, dict[Any, list[Any]]] = {}
-    for name, (values, buckets) in image.indexes.items():
+    for name, buckets in image.indexes.items():
         indexes[name] = {}
-        yield from _fill(indexes[name], values, buckets, step, list)
+        yield from _fill_buckets(indexes[name], buckets, step)
     return Structures(rows, unique, indexes)
 
 
-def _fill(
-    target: dict[Any, Any], keys: list[Any], values: list[Any], step: int, convert: Callable[[Any], Any] | None = None
-) -> Iterator[None]:
+def _fill(target: dict[Any, Any], keys: list[Any], values: list[Any], step: int) -> Iterator[None]:
     for start in range(0, len(keys), step):
-        chunk = values[start : start + step]
-        target.update(zip(keys[start : start + step], chunk if convert is None else map(convert, chunk), strict=True))
+        target.update(zip(keys[start : start + step], values[start : start + step], strict=True))
+        yield
+
+
+def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> Iterator[None]:
+    """``step`` buckets at a time, each a fresh list sliced out of the flattened keys."""
+    flat, offset = buckets.keys, 0
+    for start in range(0, len(buckets.values), step):
+        ends = list(accumulate(buckets.lengths[start : start + step], initial=offset))
+        sliced = map(flat.__getitem__, map(slice, ends, ends[1:]))
+        target.update(zip(buckets.values[start : start + step], sliced, strict=True))
+        offset = ends[-1]
         yield
 
 
@@ -385,8 +416,7 @@ class Table:
         keys = list(rows)
         values = list(rows.values())
         unique_lists = {name: (list(held), list(held.values())) for name, held in unique.items()}
-        index_lists = {name: (list(buckets), list(map(tuple, buckets.values()))) for name, buckets in indexes.items()}
-        return self._image(keys, values, unique_lists, index_lists)
+        return self._image(keys, values, unique_lists, {name: Buckets.of(buckets) for name, buckets in indexes.items()})
 
     def _visible_image(self) -> TableImage:
         staged = self.staged
@@ -395,11 +425,10 @@ class Table:
         for name, held in self.unique.items():
             kept = [(value, key) for value, key in held.items() if key not in staged]
             unique_lists[name] = ([value for value, _ in kept], [key for _, key in kept])
-        index_lists: dict[str, tuple[list[Any], list[tuple[Any, ...]]]] = {}
+        index_lists: dict[str, Buckets] = {}
         for name, buckets in self.indexes.items():
-            visible = [(value, tuple(key for key in bucket if key not in staged)) for value, bucket in buckets.items()]
-            visible = [(value, bucket) for value, bucket in visible if bucket]
-            index_lists[name] = ([value for value, _ in visible], [bucket for _, bucket in visible])
+            visible = {value: [key for key in bucket if key not in staged] for value, bucket in buckets.items()}
+            index_lists[name] = Buckets.of({value: bucket for value, bucket in visible.items() if bucket})
         return self._image([key for key, _ in pairs], [row for _, row in pairs], unique_lists, index_lists)
 
     def _image(
@@ -407,13 +436,12 @@ class Table:
         keys: list[Any],
         rows: list[Row],
         unique: dict[str, tuple[list[Any], list[Any]]],
-        indexes: dict[str, tuple[list[Any], list[tuple[Any, ...]]]],
+        indexes: dict[str, Buckets],
     ) -> TableImage:
         size = sys.getsizeof(keys) + sys.getsizeof(rows)
         for held, holders in unique.values():
             size += sys.getsizeof(held) + sys.getsizeof(holders)
-        for values, buckets in indexes.values():
-            size += sys.getsizeof(values) + sys.getsizeof(buckets) + sum(map(sys.getsizeof, buckets))
+        size += sum(buckets.size for buckets in indexes.values())
         return TableImage(keys, rows, unique, indexes, self.in_default_order, self._last_default, size)
 
     def restore(self, image: TableImage, structures: Structures) -> Structures:
