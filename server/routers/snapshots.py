@@ -97,7 +97,7 @@ async def restore_snapshot(name: NameInPath, request: Request, store: StoreDep) 
     """Put every table the snapshot covers back exactly as it was, at once; 409 while an import runs."""
     in_flight: InFlight = request.app.state.in_flight
     # The new tables are built before the one command that swaps them in, giving way to other requests meanwhile.
-    pacer = Pacer(lambda: in_flight.count > 1)
+    pacer = Pacer(lambda: in_flight.count > 1, burst=0.0005)
     return plain(_public(await store.restore_snapshot(name, pacer.breathe)))
 
 
