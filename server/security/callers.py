@@ -28,8 +28,8 @@ Value = TypeVar("Value")
 _READS = c.Get | c.Find | c.Children | c.Parent | c.Snapshot | c.Checkpoint | c.Counts | c.Begin
 _NEW_ROWS = c.Insert | c.InsertEach | c.Stage
 """Rows no cached caller depends on: new ones, or ones not visible yet (staged)."""
-_NO_ROWS = c.ListSnapshots | c.DescribeSnapshot | c.TakeSnapshot | c.DropSnapshot
-"""Writes that change no row (a restore does: it empties the cache like any other write)."""
+_NO_ROWS = c.ListSnapshots | c.DescribeSnapshot | c.FindSnapshot | c.TakeSnapshot | c.DropSnapshot
+"""Snapshot commands that change no row (a restore does: it empties the cache like any other write)."""
 
 
 class CallerCache(Generic[Value]):
