@@ -38,7 +38,8 @@ from server.middleware.public_url import PublicURLMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
-from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, users
+from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, snapshots, system, users
+from server.routers.snapshots import take_start_snapshot
 from server.security.auth import Caller
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
@@ -112,6 +113,8 @@ async def _open(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
                 loaded = await load_seed(settings.seed_file, starting, settings.bcrypt_rounds)
                 logger.info("loaded seed file %s: %s", settings.seed_file, loaded)
         await ensure_admin(starting, settings)
+        if settings.snapshot_on_start is not None:
+            await take_start_snapshot(starting, settings.snapshot_on_start)
     except Exception as error:
         if settings.data_dir is None:
             raise  # start-up fails before serving, as it always has
@@ -200,7 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # by walking its routes, then walks them again inside it, a fifth of a small request's cost here.
     # The routers carry their full prefixes and their own dependencies, so nothing is lost.
     # The busiest first: routes are tried in order.
-    for router in (users.router, orders.router, auth.router, jobs.router, system.router, metrics_router):
+    routers = (users.router, orders.router, auth.router, jobs.router, snapshots.router, system.router, metrics_router)
+    for router in routers:
         app.router.routes.extend(router.routes)
     openapi.install(app)
     docs.install(app, token_url=LOGIN_PATH)

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     fsync: Literal["always", "everysec", "no"] = "everysec"
     recover: Literal["refuse", "truncate"] = "refuse"
     snapshot_log_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    snapshot_on_start: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
     @model_validator(mode="before")
     @classmethod

@@ -9,14 +9,17 @@ every call) while the data directory is being read back at start-up. Errors arri
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from store import commands as c
 from store.actor import StoreActor
+from store.collector import collection_paused
 from store.database import Page, Snapshot, TableSnapshot
 from store.errors import StoreRecovering
 from store.query import Predicate, Query
+from store.snapshots import Prepared, SnapshotInfo, discarding, preparing
 
 T = TypeVar("T")
 
@@ -116,3 +119,51 @@ class StoreClient:
 
     async def counts(self) -> dict[str, int]:
         return await self._call(c.Counts())
+
+    async def take_snapshot(self, name: str, tables: tuple[str, ...]) -> SnapshotInfo:
+        """Remember ``tables`` as they are now under ``name`` (a name already taken is a ``Conflict``)."""
+        return await self._call(c.TakeSnapshot(name, tables))
+
+    async def restore_snapshot(self, name: str, pause: Pause | None = None) -> SnapshotInfo:
+        """Put every table snapshot ``name`` covers back exactly as it was, in one command.
+
+        The new structures are built here first, in small steps with ``pause``
+        awaited between them (by default: one turn of the event loop), so the
+        command only swaps them in; the old ones are freed the same way after.
+        """
+        prepared = Prepared(await self._call(c.FindSnapshot(name)))
+        await _in_steps(preparing(prepared), pause or _next_turn)
+        try:
+            return await self._call(c.RestoreSnapshot(name, prepared))
+        finally:
+            await _in_steps(discarding(prepared), pause or _next_turn)
+
+    async def drop_snapshot(self, name: str) -> None:
+        await self._call(c.DropSnapshot(name))
+
+    async def snapshots(self) -> list[SnapshotInfo]:
+        """Every named snapshot, oldest first."""
+        return await self._call(c.ListSnapshots())
+
+    async def describe_snapshot(self, name: str) -> SnapshotInfo:
+        return await self._call(c.DescribeSnapshot(name))
+
+
+Pause = Callable[[], Awaitable[None]]
+"""Awaited between the steps of work done outside the actor, to let others go first."""
+
+
+async def _next_turn() -> None:
+    await asyncio.sleep(0)
+
+
+async def _in_steps(steps: Iterator[None], pause: Pause) -> None:
+    """Run ``steps`` one at a time, awaiting ``pause`` in between."""
+    while True:
+        with collection_paused():
+            if next(steps, _DONE) is _DONE:
+                return
+        await pause()
+
+
+_DONE = object()

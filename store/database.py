@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from store import query as q
 from store.codecs import datetime_to_micros
@@ -30,6 +30,9 @@ from store.errors import (
 )
 from store.schema import Auto, ForeignKey, TableSpec
 from store.table import EncodedRows, Row, Table
+
+if TYPE_CHECKING:
+    from store.snapshots import NamedSnapshot
 
 Values = Mapping[str, Any]
 Guard = Sequence[q.Predicate]
@@ -115,6 +118,10 @@ class Database:
         self.replaying = False
         """True while recovery replays the log: answers nobody reads (a written row's snapshot) are not built."""
         self.accepting_growth = True
+        self.memory_headroom: int | None = None
+        """Bytes left under the memory limit at the supervisor's last sample (``None``: no limit watched)."""
+        self.snapshots: dict[str, NamedSnapshot] = {}
+        """Named snapshots by name, oldest first (:mod:`store.snapshots`)."""
         self._transactions: dict[int, list[tuple[Table, Any]]] = {}
         self._last_transaction = 0
 

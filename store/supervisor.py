@@ -4,8 +4,9 @@ It restarts the actor's loop the moment it dies (the mailbox and every table
 survive, since they belong to the actor object, not to its task), and samples
 the process's resident memory every ``interval`` seconds: at or over the limit
 the database refuses commands that add rows (``InsufficientStorage``) while
-reads and deletes go on; below it, inserts are accepted again. ``healthy`` is
-what a readiness probe reports.
+reads and deletes go on; below it, inserts are accepted again. It also tells
+the database how many bytes are left under the limit, which a snapshot's size
+is checked against. ``healthy`` is what a readiness probe reports.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Supervisor:
         self.memory_exhausted = exhausted
         # Set between commands (the loop never awaits mid-command), so each command sees one value.
         self.actor.database.accepting_growth = not exhausted
+        self.actor.database.memory_headroom = self.memory_limit_bytes - self.memory_bytes
         return self.memory_bytes
 
     def start(self) -> None:

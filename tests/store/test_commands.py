@@ -59,6 +59,12 @@ EXAMPLES: list[c.Command[Any]] = [
     c.Delete("parent", str(uid(1)), cascade=True, if_match=None),
     c.Purge("child", (Predicate(("status",), "eq", "paid"), Predicate(("metadata", "tier"), "gte", 2.5))),
     c.Rollback({"parent": 3, "child": 0}),
+    c.ListSnapshots(),
+    c.DescribeSnapshot("baseline"),
+    c.FindSnapshot("baseline"),
+    c.TakeSnapshot("baseline", ("parent", "child")),
+    c.RestoreSnapshot("baseline"),
+    c.DropSnapshot("baseline"),
 ]
 
 
@@ -107,6 +113,9 @@ def test_only_commands_that_change_the_database_are_writes() -> None:
         "delete",
         "purge",
         "rollback",
+        "snapshot_take",
+        "snapshot_restore",
+        "snapshot_drop",
     }
 
 
