@@ -30,7 +30,8 @@ from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
 from server.models.common import ErrorEnvelope
-from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, system, users
+from server.paths import API_PREFIX, LOGIN_PATH
+from server.routers import auth, jobs, orders, system, users
 from server.security.auth import Caller
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter

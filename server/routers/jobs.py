@@ -20,8 +20,8 @@ from server.jobs.registry import Job, JobRegistry, JobStatus, Pacer
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
+from server.paths import API_PREFIX
 from server.responses import collection, plain
-from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
