@@ -18,7 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, EmailStr, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 _KINDS: dict[Any, str] = {
@@ -27,6 +27,7 @@ _KINDS: dict[Any, str] = {
     bool: "true or false",
     Path: "a file path",
     SecretStr: "a secret string",
+    EmailStr: "an email address",
     str: "a string",
 }
 _SAID_BY_ACCEPTED = ("int_", "float_", "bool_", "literal_error", "greater_than", "less_than")
@@ -61,8 +62,6 @@ def accepted(field: FieldInfo) -> str:
         kind = "one of " + ", ".join(str(choice) for choice in typing.get_args(annotation))
     elif typing.get_origin(annotation) is tuple:
         kind = "a comma-separated list"
-    elif getattr(annotation, "__name__", "") == "EmailStr":
-        kind = "an email address"
     else:
         kind = _KINDS.get(annotation, "a valid value")
     kind += _bounds(field)
@@ -75,7 +74,7 @@ def _bounds(field: FieldInfo) -> str:
     }
     if "ge" in found and "le" in found:
         return f" from {found['ge']} to {found['le']}"
-    words = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}  # ASCII: a terminal may not show more
     return "".join(f" {words[name]} {value}" for name, value in found.items())
 
 

@@ -1,8 +1,8 @@
 """The service's own routes: the index ``/``, and the probes ``/health`` (the process lives) and ``/ready``.
 
 The index is where a newcomer (or a client) starts: the name and version, and
-where the API, its docs, the probes and the metrics are. It names paths, not
-URLs, so it never repeats a ``Host`` header back.
+where the docs, the OpenAPI document, the probes and the metrics are. It names
+paths, not URLs, so it never repeats a ``Host`` header back.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Readiness(BaseModel):
 
 @router.get("/", response_model=Envelope[Index])
 async def index(request: Request) -> Response:
-    """What this service is, and the paths of its API, docs, probes and metrics. No token needed.
+    """What this service is, and the paths of its docs, OpenAPI document, probes and metrics. No token needed.
 
     Cached like the OpenAPI document: both change only with a new version of the service.
     """

@@ -85,7 +85,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     [
         ({"MEMDB_PORT": "70000"}, ["MEMDB_PORT must be a whole number from 0 to 65535"]),
         ({"MEMDB_BCRYPT_ROUNDS": "3"}, ["MEMDB_BCRYPT_ROUNDS must be a whole number from 4 to 31"]),
-        ({"MEMDB_QUEUE_SIZE": "0"}, ["MEMDB_QUEUE_SIZE must be a whole number ≥ 1"]),
+        ({"MEMDB_QUEUE_SIZE": "0"}, ["MEMDB_QUEUE_SIZE must be a whole number >= 1"]),
         ({"MEMDB_QUEUE_WAIT_SECONDS": "soon"}, ["MEMDB_QUEUE_WAIT_SECONDS must be a number > 0"]),
         ({"MEMDB_LOG_FORMAT": "xml"}, ["MEMDB_LOG_FORMAT must be one of json, text"]),
         ({"memdb_env": "prod"}, ["MEMDB_ENV must be one of development, production"]),
