@@ -1,7 +1,9 @@
 """``python -m server`` / ``memdb``: run the service under Uvicorn, in one process.
 
 The store lives inside the process, so more than one worker would mean several
-diverging databases; asking for that is refused.
+diverging databases; asking for that is refused. Invalid settings and a port
+that cannot be listened on are reported in one line each, before anything is
+loaded, with their own exit statuses (``docs/configuration.md``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,24 @@ import uvicorn
 
 from server.app import create_app
 from server.connection_guard import guarded_protocol
+from server.listen import listen_problem
 from server.logs import logging_config
-from server.settings import load_settings
+from server.settings import EXIT_USAGE, load_settings
+
+EXIT_CANNOT_LISTEN = 4
+"""The port is taken, or the address cannot be listened on. (3 is Uvicorn's: the app failed to start.)"""
+
+
+def _port(text: str) -> int:
+    if not text.isdecimal() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a whole number from 0 to 65535")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memdb", description="memdb: an in-memory database over REST.")
     parser.add_argument("--host", help="listen address (default MEMDB_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="listen port (default MEMDB_PORT or 8000)")
+    parser.add_argument("--port", type=_port, help="listen port (default MEMDB_PORT or 8000)")
     parser.add_argument("--workers", type=int, default=1, help="must be 1: the data lives in this one process")
     options = parser.parse_args(argv)
     if options.workers != 1:
@@ -29,10 +41,14 @@ def main(argv: list[str] | None = None) -> int:
             "so extra workers would each hold a different database. Run one process.",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_USAGE
     settings = load_settings()
     host = options.host or settings.host
     port = settings.port if options.port is None else options.port
+    problem = listen_problem(host, port)
+    if problem is not None:
+        print(f"memdb: {problem}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -38,7 +38,8 @@ from server.middleware.public_url import PublicURLMiddleware
 from server.middleware.rate_limit import RateLimitMiddleware
 from server.middleware.request_id import RequestIdMiddleware
 from server.middleware.security_headers import SecurityHeadersMiddleware
-from server.routers import API_PREFIX, LOGIN_PATH, auth, jobs, orders, snapshots, system, users
+from server.paths import API_PREFIX, LOGIN_PATH
+from server.routers import auth, jobs, orders, snapshots, system, users
 from server.routers.snapshots import take_start_snapshot
 from server.security.auth import Caller
 from server.security.callers import CallerCache

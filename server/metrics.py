@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from starlette.types import Scope
 
 from server.connection_guard import CLOSE_REASONS
+from server.paths import METRICS_PATH
 from store.actor import StoreActor
 from store.recovery import Recovery
 from store.snapshotter import Snapshotter
@@ -270,7 +271,7 @@ def route_template(scope: Scope, status: int) -> str:
 router = APIRouter()
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(METRICS_PATH, include_in_schema=False)
 async def scrape(request: Request) -> Response:
     """Every metric, in the Prometheus text format."""
     metrics: Metrics = request.app.state.metrics

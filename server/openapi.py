@@ -42,9 +42,8 @@ from fastapi.routing import APIRoute
 
 from server.deps import ListQuery, if_match
 from server.errors import ERROR_CODES
-from server.middleware.concurrency import ALWAYS_ANSWERED
-from server.middleware.rate_limit import EXEMPT_PATHS
 from server.models.common import INT64_MIN, MAX_METADATA_DEPTH, UINT64_MAX, ErrorEnvelope
+from server.paths import PROBE_PATHS
 from server.security.access import route_access
 from server.security.auth import Access
 from store import Kind
@@ -165,8 +164,8 @@ class Traits:
             validated_query=any(dependant.query_params for dependant in dependants),
             list_query=queries[0] if queries else None,
             if_match=if_match in calls,
-            limited=route.path not in EXEMPT_PATHS,
-            busy=route.path not in ALWAYS_ANSWERED,
+            limited=route.path not in PROBE_PATHS,
+            busy=route.path not in PROBE_PATHS,
             versioned=bool(VERSIONED_TAGS.intersection(map(str, route.tags))),
         )
 

@@ -6,14 +6,18 @@ Every setting, its default and meaning is listed in ``docs/configuration.md``.
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import DirectoryPath, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server import setting_errors
+
+EXIT_USAGE = 2
+"""A bad command-line option or ``MEMDB_*`` setting (argparse uses 2 for its own refusals too)."""
 MIN_SECRET_BYTES = 32
 MIN_SECRET_DISTINCT_BYTES = 8
 """A production secret with fewer different bytes than this (``aaaa…``, ``abab…``) is refused as guessable."""
@@ -127,16 +131,15 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """The settings from the environment; a refused configuration exits with one line per problem, no traceback."""
+    """The settings from the environment; a refused configuration exits with status 2 and one line per problem.
+
+    Each line names the variable and what it accepts (:mod:`server.setting_errors`), never its value
+    (some are secrets), and there is no traceback.
+    """
     try:
         return Settings()
     except ValidationError as refused:
-        raise SystemExit("\n".join(_problem(error) for error in refused.errors())) from None
-
-
-def _problem(error: ErrorDetails) -> str:
-    cause = error.get("ctx", {}).get("error")
-    reason = str(cause) if isinstance(cause, ValueError) else error["msg"]
-    fields = ".".join(str(part) for part in error["loc"])
-    where = f"MEMDB_{fields.upper()}: " if fields else ""
-    return f"memdb: configuration refused: {where}{reason}"
+        prefix = Settings.model_config.get("env_prefix", "")
+        for line in setting_errors.describe(refused, Settings, prefix):
+            print(f"memdb: {line}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None

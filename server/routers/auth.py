@@ -16,8 +16,8 @@ from server.deps import SettingsDep, StoreDep
 from server.errors import APIError
 from server.models.common import Envelope, utc_now
 from server.models.session import LoginForm, LoginRequest, Me, RefreshRequest, TokenPair
+from server.paths import API_PREFIX
 from server.responses import plain
-from server.routers import API_PREFIX
 from server.security.access import AuthenticateFirstRoute
 from server.security.auth import CurrentUser, TokensDep, unauthorized
 from server.security.passwords import LoginCheck, hash_password

@@ -20,8 +20,8 @@ from server.jobs.upload import ImportSlots, Upload, receive
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic, SnapshotJobCreate
+from server.paths import API_PREFIX
 from server.responses import collection, plain
-from server.routers import API_PREFIX
 from server.security.access import AuthenticateFirstRoute
 from server.security.auth import AdminOnly
 from server.settings import Settings

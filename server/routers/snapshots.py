@@ -17,8 +17,8 @@ from server.jobs.registry import Pacer
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope, ErrorEnvelope
 from server.models.snapshot import SNAPSHOT_NAME_PATTERN, SnapshotCreate, SnapshotPublic
+from server.paths import API_PREFIX
 from server.responses import collection, plain
-from server.routers import API_PREFIX
 from server.security.auth import AdminOnly
 from server.tables import ORDERS, SESSIONS, USERS
 from store import Conflict, Page, StoreClient

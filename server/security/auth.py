@@ -26,7 +26,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from server.errors import APIError
 from server.models.user import Role
-from server.routers import LOGIN_PATH
+from server.paths import LOGIN_PATH
 from server.security.callers import CallerCache
 from server.security.tokens import InvalidToken, TokenService
 from server.tables import ORDER_QUERIES, SESSIONS
