@@ -19,6 +19,7 @@ from server.models.common import CollectionEnvelope, Envelope, ErrorEnvelope
 from server.models.snapshot import SNAPSHOT_NAME_PATTERN, SnapshotCreate, SnapshotPublic
 from server.paths import API_PREFIX
 from server.responses import collection, plain
+from server.security.access import AuthenticateFirstRoute
 from server.security.auth import AdminOnly
 from server.tables import ORDERS, SESSIONS, USERS
 from store import Conflict, Page, StoreClient
@@ -26,7 +27,9 @@ from store.codecs import micros_to_text
 from store.snapshots import SnapshotInfo
 
 logger = logging.getLogger("memdb")
-router = APIRouter(prefix=f"{API_PREFIX}/snapshots", tags=["snapshots"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/snapshots", tags=["snapshots"], dependencies=[AdminOnly], route_class=AuthenticateFirstRoute
+)
 
 RESOURCES = {USERS.name: "users", ORDERS.name: "orders", SESSIONS.name: "sessions"}
 """Store table -> the resource name clients know it by."""

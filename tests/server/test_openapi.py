@@ -29,7 +29,7 @@ from store import QueryParser
 
 Document = dict[str, Any]
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC = {"login", "refresh", "health", "ready"}
+PUBLIC = {"login", "refresh", "health", "ready", "index"}
 
 
 @pytest.fixture

@@ -117,8 +117,10 @@ def test_every_invalid_setting_is_one_line_naming_the_variable(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    assert entry.main([]) == entry.EXIT_USAGE
+    with pytest.raises(SystemExit) as refused:
+        entry.main([])
 
+    assert refused.value.code == entry.EXIT_USAGE
     assert started == []
     assert capsys.readouterr().err.splitlines() == [f"memdb: {line}" for line in expected]
 
@@ -129,8 +131,10 @@ def test_a_rejected_secret_is_never_repeated(
     monkeypatch.setenv("MEMDB_ENV", "production")
     monkeypatch.setenv("MEMDB_JWT_SECRET", "too-short-but-still-secret")
 
-    assert entry.main([]) == entry.EXIT_USAGE
+    with pytest.raises(SystemExit) as refused:
+        entry.main([])
 
+    assert refused.value.code == entry.EXIT_USAGE
     error = capsys.readouterr().err
     assert error == "memdb: MEMDB_JWT_SECRET must be at least 32 bytes\n"
     assert "too-short-but-still-secret" not in error
