@@ -61,7 +61,10 @@ RUN /opt/venv/bin/pip install --no-build-isolation --no-deps . \
 FROM python AS runtime
 RUN groupadd --gid 10001 memdb \
  && useradd --uid 10001 --gid memdb --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin memdb
+        --shell /usr/sbin/nologin memdb \
+ && install -d -m 0700 -o memdb -g memdb /var/lib/memdb
+# /var/lib/memdb: the data directory (MEMDB_DATA_DIR) a volume mounts over; a new
+# named volume takes this owner and mode, so the non-root user can write it.
 COPY --from=build /opt/venv /opt/venv
 # Sample dataset, for MEMDB_SEED_FILE=/app/data/sample.json (development only).
 COPY data/sample.json /app/data/sample.json

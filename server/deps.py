@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -15,6 +14,7 @@ from store import QueryParser, StoreClient, TableSpec
 RESERVED_PARAMETERS = frozenset({"page", "per_page", "sort"})
 MAX_PAGE = 1_000_000_000
 """Far past the end of any in-memory table, and small enough that offsets and ``meta`` stay 64-bit."""
+MAX_PER_PAGE = 100
 
 
 async def get_store(request: Request) -> StoreClient:
@@ -31,14 +31,20 @@ StoreDep = Annotated[StoreClient, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def list_query(spec: TableSpec) -> Callable[..., Awaitable[StoreQuery]]:
-    """A dependency parsing ``page``, ``per_page``, ``sort`` and filters for ``spec``'s table."""
-    parser = QueryParser(spec)
+class ListQuery:
+    """A dependency parsing ``page``, ``per_page``, ``sort`` and filters for one table.
 
-    async def parse(
+    ``parser`` is kept so the OpenAPI document (``server.openapi``) can list the filters it accepts.
+    """
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.parser = QueryParser(spec)
+
+    async def __call__(
+        self,
         request: Request,
         page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
-        per_page: Annotated[int, Query(ge=1, le=100, description="Items per page, 1-100.")] = 20,
+        per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Items per page, 1-100.")] = 20,
         sort: Annotated[
             str | None, Query(description="`field[:asc|desc]`, comma-separated; default `created_at:asc`.")
         ] = None,
@@ -46,9 +52,12 @@ def list_query(spec: TableSpec) -> Callable[..., Awaitable[StoreQuery]]:
         filters = [
             (name, value) for name, value in request.query_params.multi_items() if name not in RESERVED_PARAMETERS
         ]
-        return parser.parse(filters, sort, page, per_page)
+        return self.parser.parse(filters, sort, page, per_page)
 
-    return parse
+
+def list_query(spec: TableSpec) -> ListQuery:
+    """The list-query dependency for ``spec``'s table."""
+    return ListQuery(spec)
 
 
 def _parse_tags(value: str | None) -> tuple[str, ...] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from server import validation
 from server.envelope import error_document
 from server.middleware.cors import answer_headers
 from server.middleware.request_id import request_id_of
@@ -45,22 +45,26 @@ RETRY_AFTER_SECONDS = "1"
 SECURITY_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADER_PAIRS}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
-_HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    412: "PRECONDITION_FAILED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_ERROR",
-    429: "RATE_LIMITED",
-    501: "NOT_IMPLEMENTED",
-    503: "SERVICE_UNAVAILABLE",
-    507: "INSUFFICIENT_STORAGE",
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("BAD_REQUEST", "INVALID_QUERY"),
+    401: ("UNAUTHORIZED", "INVALID_CREDENTIALS"),
+    403: ("FORBIDDEN",),
+    404: ("NOT_FOUND",),
+    405: ("METHOD_NOT_ALLOWED",),
+    408: ("REQUEST_TIMEOUT",),
+    409: ("CONFLICT",),
+    412: ("PRECONDITION_FAILED",),
+    413: ("PAYLOAD_TOO_LARGE",),
+    415: ("UNSUPPORTED_MEDIA_TYPE",),
+    422: ("VALIDATION_ERROR",),
+    429: ("RATE_LIMITED",),
+    500: ("INTERNAL_ERROR",),
+    501: ("NOT_IMPLEMENTED",),
+    503: ("SERVICE_UNAVAILABLE",),
+    507: ("INSUFFICIENT_STORAGE",),
 }
+"""Every error ``code`` the service answers with, by status (the contract's table; the OpenAPI document lists it)."""
+_HTTP_CODES = {status: codes[0] for status, codes in ERROR_CODES.items()}
 
 
 class APIError(Exception):
@@ -94,10 +98,6 @@ def error_response(
     return EnvelopeResponse(document, status, headers)
 
 
-def _field(location: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in location)
-
-
 def _store_error(request: Request, error: StoreError) -> Response:
     if isinstance(error, BatchRejected):
         return _store_error(request, error.cause)
@@ -115,7 +115,7 @@ def _store_error(request: Request, error: StoreError) -> Response:
         details = [{"field": f"query.{error.parameter}", "message": error.reason}]
         return error_response(request, 400, "INVALID_QUERY", f"invalid query parameter '{error.parameter}'", details)
     if isinstance(error, InvalidValue):
-        details = [{"field": f"body.{error.field}", "message": error.message}]
+        details = [{"field": f"body.{error.field}", "message": error.reason}]
         return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
     if isinstance(error, InsufficientStorage):
         return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)
@@ -130,14 +130,19 @@ def _store_error(request: Request, error: StoreError) -> Response:
     return _unexpected(request, error)
 
 
+def _no_body(request: Request) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+
 def _validation_error(request: Request, error: RequestValidationError) -> Response:
     problems = error.errors()
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return error_response(request, 400, "BAD_REQUEST", "the request body is not valid JSON")
-    details = [
-        {"field": _field(problem.get("loc", ())), "message": str(problem.get("msg", "invalid"))} for problem in problems
-    ]
-    return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
+    if _no_body(request) and any(tuple(problem.get("loc", ())) == ("body",) for problem in problems):
+        # No body at all is not valid JSON either (JSON's ``null`` is, and is a validation error).
+        return error_response(request, 400, "BAD_REQUEST", "the request body is empty; send a JSON object")
+    return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", validation.details(problems))
 
 
 def _http_error(request: Request, error: StarletteHTTPException) -> Response:

@@ -6,7 +6,8 @@ and every metric memdb exports: HTTP requests by method, route template and
 status, and their latency; the store's mailbox depth and capacity, commands by
 type and outcome with the time each waited in the mailbox and ran (fed by the
 actor's observer callback), rows per table (read from the database when
-scraped), actor restarts; rate-limited and unauthorised answers; the process's
+scraped), actor restarts; rate-limited and unauthorised answers; connections closed unanswered
+(headers too slow, or room made for another); the process's
 own figures (resident memory among them) beside the configured memory limit.
 Labels stay bounded: the route is the matched route's template (a path nobody
 serves is ``<unmatched>``, an answer given before routing ``<other>``), an unknown method is ``OTHER``, commands are the
@@ -33,7 +34,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import Scope
 
+from server.connection_guard import CLOSE_REASONS
+from server.paths import METRICS_PATH
 from store.actor import StoreActor
+from store.recovery import Recovery
+from store.snapshotter import Snapshotter
 
 UNMATCHED = "<unmatched>"
 OTHER_METHOD = "OTHER"
@@ -69,6 +74,59 @@ class StoreCollector(Collector):
         return [depth, capacity, rows]
 
 
+class PersistenceCollector(Collector):
+    """The command log and the last recovery (only when ``MEMDB_DATA_DIR`` is set), read at each scrape."""
+
+    def __init__(self) -> None:
+        self.recovery: Recovery | None = None
+        self.snapshots: Snapshotter | None = None
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        recovery, snapshots = self.recovery, self.snapshots
+        if recovery is None or snapshots is None:
+            return []
+        last = snapshots.last
+        log = recovery.log
+        figures = [
+            ("store_log_bytes", "Bytes in the command log's segments on disk.", log.total_bytes),
+            (
+                "store_log_unsynced_bytes",
+                "Bytes of the log written but not yet fsynced (what a power cut could lose).",
+                log.size - log.synced_size,
+            ),
+            (
+                "store_log_fsync_age_seconds",
+                "Seconds since the log was last fsynced.",
+                log.sync_age,
+            ),
+            ("store_log_fsync_seconds", "How long the last fsync of the log took.", log.last_sync_seconds),
+            ("store_log_fsyncs", "Fsyncs of the log since start.", log.syncs),
+            ("store_log_failures", "Log writes or fsyncs the disk refused since start.", log.failures),
+            (
+                "store_log_broken",
+                "1 once an fsync failed: writes are refused until a restart.",
+                int(log.broken is not None),
+            ),
+            ("store_recovery_seconds", "How long recovery at start took.", recovery.seconds),
+            ("store_recovery_records", "Log records replayed at start.", recovery.records),
+            ("store_recovery_tails_cut", "Torn or corrupt log tails cut off at start.", len(recovery.cut)),
+            ("store_snapshot_age_seconds", "Seconds since the last snapshot finished (or since start).", snapshots.age),
+            ("store_snapshot_seconds", "How long the last snapshot took.", 0.0 if last is None else last.seconds),
+            ("store_snapshot_rows", "Rows in the last snapshot.", 0 if last is None else last.rows),
+            ("store_snapshots", "Snapshots taken since start.", snapshots.taken),
+            ("store_snapshot_failures", "Snapshots that failed since start.", snapshots.failures),
+        ]
+        families = []
+        for name, description, value in figures:
+            family = GaugeMetricFamily(name, description)
+            family.add_metric([], value)
+            families.append(family)
+        return families
+
+
 class Metrics:
     """Every metric of one application, in its own registry."""
 
@@ -77,6 +135,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         self._store = StoreCollector()
         registry.register(self._store)
+        self._persistence = PersistenceCollector()
+        registry.register(self._persistence)
         self.http_requests = Counter(
             "http_requests_total",
             "HTTP requests answered, by method, route template and status.",
@@ -118,6 +178,14 @@ class Metrics:
         self.actor_restarts = Counter(
             "store_actor_restarts_total", "Times the store actor's loop died and was restarted.", registry=registry
         )
+        self.connections_closed = Counter(
+            "connections_closed_total",
+            "Connections closed unanswered: slow headers (header_timeout), room made for another (over_capacity).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in CLOSE_REASONS:
+            self.connections_closed.labels(reason)  # exported at 0 from the start, so a rate() has a series
         self.memory_limit = Gauge(
             "memdb_memory_limit_bytes",
             "Resident memory at which the store refuses writes that add data (MEMDB_MEMORY_LIMIT_MB).",
@@ -132,6 +200,11 @@ class Metrics:
     def watch_store(self, actor: StoreActor) -> None:
         """Report this actor's mailbox and tables from now on."""
         self._store.actor = actor
+
+    def watch_persistence(self, recovery: Recovery, snapshots: Snapshotter) -> None:
+        """Report the command log, snapshots and how recovery went from now on."""
+        self._persistence.recovery = recovery
+        self._persistence.snapshots = snapshots
 
     def observe_command(self, command: str, outcome: str, wait_seconds: float, run_seconds: float) -> None:
         """The store actor's observer: called once after each command."""
@@ -164,6 +237,10 @@ class Metrics:
         elif status == 401:
             self.auth_failures.inc()
 
+    def connection_closed(self, reason: str) -> None:
+        """Count one connection the server closed unanswered (``server.connection_guard``'s ``on_close``)."""
+        self.connections_closed.labels(reason).inc()
+
     def actor_restarted(self) -> None:
         """Count one restart of the store actor (the supervisor's ``on_restart``)."""
         self.actor_restarts.inc()
@@ -194,7 +271,7 @@ def route_template(scope: Scope, status: int) -> str:
 router = APIRouter()
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(METRICS_PATH, include_in_schema=False)
 async def scrape(request: Request) -> Response:
     """Every metric, in the Prometheus text format."""
     metrics: Metrics = request.app.state.metrics

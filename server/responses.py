@@ -91,7 +91,11 @@ def collection(request: Request, page: Page) -> Response:
 
 
 def link_header(request: Request, page: int, total_pages: int) -> str:
-    """First, previous, next and last pages: this request's URL with only ``page`` changed (moved last)."""
+    """First, previous, next and last pages: this request's URL with only ``page`` changed (moved last).
+
+    The URLs are relative references (RFC 8288 resolves them against the request's URL), or under
+    ``MEMDB_PUBLIC_URL`` when it is set: never built from the ``Host`` the client sent.
+    """
     last = max(total_pages, 1)
     links = [("first", 1)]
     if page > 1:
@@ -101,6 +105,6 @@ def link_header(request: Request, page: int, total_pages: int) -> str:
     links.append(("last", last))
     # The URL is built once, not once per link as ``URL.include_query_params`` would.
     url = request.url
-    kept = [(name, value) for name, value in parse_qsl(url.query, keep_blank_values=True) if name != "page"]
-    base = f"{url.replace(query=urlencode(kept))}{'&' if kept else '?'}page="
+    kept = urlencode([(name, value) for name, value in parse_qsl(url.query, keep_blank_values=True) if name != "page"])
+    base = f"{request.app.state.settings.public_url or ''}{url.path}?{kept}{'&' if kept else ''}page="
     return ", ".join(f'<{base}{number}>; rel="{rel}"' for rel, number in links)

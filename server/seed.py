@@ -10,7 +10,8 @@ rows already loaded are rolled back. Rows are inserted in file order; a file
 in creation order (as ``bench/make_dataset.py`` writes) keeps the store's
 insertion-order shortcuts, any other order still sorts correctly. A large file
 is validated by worker processes (:mod:`server.seed_worker`) while this
-process inserts, with the same guarantees.
+process inserts, with the same guarantees. Reading and validating are the ingest
+path import jobs use too (:mod:`server.ingest`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,12 @@ import gc
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import BinaryIO
 
-from pydantic import TypeAdapter, ValidationError
-
-from server.dataset import DatasetError, Irregular, Record, document_records, stream_records
-from server.models.dataset import LOCKED_PASSWORD_HASH, OrderRecord, UserRecord
-from server.security.passwords import hash_password
-from server.tables import ORDERS, USERS
+from server.ingest.dataset_file import Irregular, stream_records
+from server.ingest.document import DatasetError, DocumentCheck, document_records
+from server.ingest.prepare import Prepared, hash_passwords, prepare
+from server.ingest.records import TABLE_OF, Record, RecordError, batches
 from store import BatchRejected, StoreClient
 from store.table import EncodedRows
 
@@ -36,23 +35,11 @@ CHUNK = 2_000
 PARALLEL_FROM_BYTES = 8 << 20
 """Files this large (~20,000 records) are validated by :data:`WORKERS` other processes, and their rows frozen."""
 WORKERS = 2
+_CHECK_BYTES = 1 << 20
 
 
 class SeedError(Exception):
     """The dataset cannot be loaded; the message names the file and the record."""
-
-
-def describe(section: str, index: int, record: Any) -> str:
-    record_id = record.get("id") if isinstance(record, dict) else None
-    return f"{section}[{index}]" + (f" (id {record_id})" if record_id else "")
-
-
-SECTIONS: dict[str, tuple[str, TypeAdapter[list[Any]]]] = {
-    "users": (USERS.name, TypeAdapter(list[UserRecord])),
-    "orders": (ORDERS.name, TypeAdapter(list[OrderRecord])),
-}
-"""Each section's table and its records' validator; a whole chunk is validated (and dumped) in one call."""
-_SECRETS = {"__all__": {"password"}}
 
 
 async def load_seed(
@@ -60,7 +47,7 @@ async def load_seed(
 ) -> dict[str, int]:
     """Load the dataset at ``path`` into ``store``; raise :class:`SeedError` if anything is wrong.
 
-    Records are read one at a time (:mod:`server.dataset`), validated and
+    Records are read one at a time (:mod:`server.ingest`), validated and
     inserted ``chunk`` at a time, so memory holds a few chunks, never the file.
     All or nothing: if any record fails, every row loaded so far is rolled
     back before the error is raised.
@@ -125,92 +112,74 @@ async def _load_all(path: Path, store: StoreClient, bcrypt_rounds: int, chunk: i
                 return await _load(path, chunks, store, bcrypt_rounds, encoded=True)
             return await _load(path, _prepared_here(path, stream_records(path), chunk), store, bcrypt_rounds)
         except Irregular:
-            # Valid JSON the streaming reader does not take (say, orders before users): read it whole.
+            # Valid JSON the fast reader does not take (say, orders before users): the general reader takes it.
             await store.rollback(mark)
-            return await _load(path, _prepared_here(path, document_records(path), chunk), store, bcrypt_rounds)
+            with _open(path) as file:
+                _check(path, file)
+                return await _load(path, _prepared_here(path, document_records(file), chunk), store, bcrypt_rounds)
     except BaseException:
         await store.rollback(mark)
         raise
 
 
-def batches(path: Path, records: Iterator[Record], chunk: int) -> Iterator[list[Record]]:
-    """``records`` in chunks of at most ``chunk`` records of one section each."""
-    batch: list[Record] = []
+def _open(path: Path) -> BinaryIO:
     try:
-        for record in records:
-            if batch and (len(batch) >= chunk or record[0] != batch[0][0]):
-                yield batch
-                batch = []
-            batch.append(record)
+        return path.open("rb")
+    except OSError as error:
+        raise SeedError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _check(path: Path, file: BinaryIO) -> None:
+    """The file must be a dataset, checked a block at a time before anything is loaded from it."""
+    check = DocumentCheck()
+    try:
+        while block := file.read(_CHECK_BYTES):
+            check.feed(block)
+        check.close()
     except OSError as error:
         raise SeedError(f"{path}: cannot read: {error.strerror}") from None
     except DatasetError as error:
         raise SeedError(f"{path}: {error}") from None
-    if batch:
-        yield batch
 
 
-class Prepared(NamedTuple):
-    """One chunk, validated and dumped: what goes to the store once the passwords are hashed."""
-
-    section: str
-    rows: list[dict[str, Any]]
-    passwords: list[tuple[int, str]]
-    """``(position in rows, password)`` of the users whose password is still to be hashed."""
-    ids: list[Any]
-    """Each record's ``id`` as the file gave it, to name a record the store refuses."""
-
-
-def prepare(path: Path, batch: list[Record]) -> Prepared:
-    """Validate one chunk of records of one section with the API's models and dump it."""
-    section = batch[0][0]
-    _, adapter = SECTIONS[section]
+def read_batches(path: Path, records: Iterator[Record], chunk: int) -> Iterator[list[Record]]:
+    """``records`` in chunks of at most ``chunk`` records of one section; a read error is a :class:`SeedError`."""
     try:
-        records = adapter.validate_python([raw for _, _, raw in batch])
-    except ValidationError as error:
-        first = error.errors()[0]
-        position, *where = first["loc"]
-        _, index, raw = batch[int(position)]
-        field = ".".join(str(part) for part in where) or "record"
-        raise SeedError(f"{path}: {describe(section, index, raw)}: {field}: {first['msg']}") from None
-    rows: list[dict[str, Any]] = adapter.dump_python(records, exclude=_SECRETS)
-    passwords: list[tuple[int, str]] = []
-    for position, (record, values) in enumerate(zip(records, rows, strict=True)):
-        if isinstance(record, UserRecord):
-            if record.password is not None:
-                passwords.append((position, record.password))
-                del values["password_hash"]  # hashed just before the chunk is inserted
-            elif record.password_hash is None:
-                values["password_hash"] = LOCKED_PASSWORD_HASH
-    return Prepared(section, rows, passwords, [raw.get("id") for _, _, raw in batch])
+        yield from batches(records, chunk)
+    except OSError as error:
+        raise SeedError(f"{path}: cannot read: {error.strerror}") from None
+    except DatasetError as error:
+        raise SeedError(f"{path}: {error}") from None
 
 
-async def _store(
-    path: Path, prepared: Prepared, first_index: int, store: StoreClient, bcrypt_rounds: int, encoded: bool = False
-) -> int:
+def prepare_chunk(path: Path, batch: list[Record]) -> Prepared:
+    """Validate one chunk; a bad record is a :class:`SeedError` naming the file and the record."""
+    try:
+        return prepare(batch)
+    except RecordError as error:
+        raise SeedError(f"{path}: {error}") from None
+
+
+async def _store(path: Path, prepared: Prepared, store: StoreClient, bcrypt_rounds: int, encoded: bool = False) -> int:
     """Hash the chunk's passwords and insert it in one store command; return the rows inserted."""
-    section, rows, passwords, ids = prepared
-    table = SECTIONS[section][0]
-    for position, password in passwords:
-        rows[position]["password_hash"] = await hash_password(password, bcrypt_rounds)
+    table = TABLE_OF[prepared.section]
+    await hash_passwords(prepared, bcrypt_rounds)
+    rows = prepared.rows
     try:
         loaded = await store.load([(table, EncodedRows(rows) if encoded else rows)])
     except BatchRejected as error:
-        record = {"id": ids[error.index]}
-        raise SeedError(
-            f"{path}: {describe(section, first_index + error.index, record)}: {error.cause.message}"
-        ) from None
+        raise SeedError(f"{path}: {prepared.name(error.index)}: {error.cause.message}") from None
     return loaded.get(table, 0)
 
 
-Chunks = AsyncGenerator[tuple[int, Prepared], None]
-"""``(index of the chunk's first record, chunk)``, in file order."""
+Chunks = AsyncGenerator[Prepared, None]
+"""Prepared chunks, in file order."""
 
 
 async def _prepared_here(path: Path, records: Iterator[Record], chunk: int) -> Chunks:
-    """``(index of the chunk's first record, chunk)``, prepared in this process."""
-    for batch in batches(path, records, chunk):
-        yield batch[0][1], prepare(path, batch)
+    """Chunks prepared in this process."""
+    for batch in read_batches(path, records, chunk):
+        yield prepare_chunk(path, batch)
 
 
 async def _load(
@@ -220,8 +189,8 @@ async def _load(
     bcrypt_rounds: int,
     encoded: bool = False,
 ) -> dict[str, int]:
-    loaded = dict.fromkeys(SECTIONS, 0)
+    loaded = dict.fromkeys(TABLE_OF.values(), 0)
     async with aclosing(chunks) as prepared_chunks:  # so worker processes stop with the first error
-        async for first_index, prepared in prepared_chunks:
-            loaded[prepared.section] += await _store(path, prepared, first_index, store, bcrypt_rounds, encoded)
-    return {SECTIONS[section][0]: count for section, count in loaded.items()}
+        async for prepared in prepared_chunks:
+            loaded[TABLE_OF[prepared.section]] += await _store(path, prepared, store, bcrypt_rounds, encoded)
+    return loaded

@@ -34,8 +34,10 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from server.dataset import Irregular, stream_records
-from server.seed import SECTIONS, Chunks, Prepared, SeedError, batches, describe, prepare
+from server.ingest.dataset_file import Irregular, stream_records
+from server.ingest.prepare import Prepared
+from server.ingest.records import TABLE_OF
+from server.seed import Chunks, SeedError, prepare_chunk, read_batches
 from server.tables import ORDERS, USERS
 from store import StoreError
 from store.table import Table
@@ -51,17 +53,17 @@ _AHEAD_BYTES = 1 << 20
 _FRAME = struct.Struct("<Q")
 """Each message on a worker's pipe: its length, then the pickled message."""
 _Message = tuple[Any, ...]
-"""``("chunk", first index, Prepared)``, ``("error", message)``, ``("irregular",)`` or ``("end",)``."""
+"""``("chunk", Prepared)``, ``("error", message)``, ``("irregular",)`` or ``("end",)``."""
 
 
 # -- the loading process's side -------------------------------------------------
 
 
 async def prepared_chunks(path: Path, chunk: int, parts: int) -> Chunks:
-    """``(index of the chunk's first record, chunk)`` in file order, from ``parts`` worker processes.
+    """Prepared chunks in file order, from ``parts`` worker processes.
 
     Raises :class:`SeedError` for a bad record (or a worker that died) and
-    :class:`~server.dataset.Irregular` for a file the streaming reader does not take.
+    :class:`~server.ingest.dataset_file.Irregular` for a file the streaming reader does not take.
     The workers are stopped when the iteration ends, however it ends (close it with
     :func:`contextlib.aclosing`).
     """
@@ -93,8 +95,7 @@ async def prepared_chunks(path: Path, chunk: int, parts: int) -> Chunks:
                 raise Irregular
             if kind == "error":
                 raise SeedError(message[1])
-            _, first_index, prepared = message
-            yield first_index, prepared
+            yield message[1]
     finally:
         for worker in workers:
             if worker.returncode is None:
@@ -133,10 +134,9 @@ def work(path: Path, chunk: int, part: int, parts: int, out: BinaryIO) -> None:
     tables = {spec.name: Table(spec) for spec in (USERS, ORDERS)}
     message: _Message = ("end",)
     try:
-        for number, batch in enumerate(batches(path, stream_records(path), chunk)):
+        for number, batch in enumerate(read_batches(path, stream_records(path), chunk)):
             if number % parts == part:
-                first_index = batch[0][1]
-                _send(out, ("chunk", first_index, _encode(path, tables, prepare(path, batch), first_index)))
+                _send(out, ("chunk", _encode(path, tables, prepare_chunk(path, batch))))
     except Irregular:
         message = ("irregular",)
     except SeedError as error:
@@ -168,16 +168,15 @@ def _send(out: BinaryIO, message: _Message) -> None:
     out.write(data)
 
 
-def _encode(path: Path, tables: dict[str, Table], prepared: Prepared, first_index: int) -> Prepared:
+def _encode(path: Path, tables: dict[str, Table], prepared: Prepared) -> Prepared:
     """``prepared`` with its rows in the store's encoding (the store then skips its codecs)."""
-    table = tables[SECTIONS[prepared.section][0]]
+    table = tables[TABLE_OF[prepared.section]]
     rows = []
     for position, values in enumerate(prepared.rows):
         try:
             rows.append(table.encode(values))
         except StoreError as error:
-            described = describe(prepared.section, first_index + position, {"id": prepared.ids[position]})
-            raise SeedError(f"{path}: {described}: {error.message}") from None
+            raise SeedError(f"{path}: {prepared.name(position)}: {error.message}") from None
     return prepared._replace(rows=rows)
 
 

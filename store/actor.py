@@ -8,6 +8,11 @@ future and the loop goes on. A full mailbox makes callers wait up to
 ``put_timeout`` and then fail with :class:`StoreOverloaded`. ``close()`` lets
 everything already queued run, answers anything left with
 :class:`StoreClosed`, and is safe to call twice.
+
+With a command log (``journal``, :mod:`store.log`) every write command is
+appended before it is applied and taken back out if it fails; with
+``fsync=always`` the loop works in turns (group commit): it applies everything
+queued, fsyncs once in a thread, then answers that turn's callers.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import Any, TypeVar
 
 from store import commands as c
 from store.database import Database
-from store.errors import ActorCrashed, StoreClosed, StoreError, StoreOverloaded
+from store.errors import ActorCrashed, PersistenceFailed, StoreClosed, StoreError, StoreOverloaded
+from store.log import CommandLog
 
 logger = logging.getLogger("memdb.store")
 
@@ -30,6 +36,10 @@ Watcher = Callable[["c.Command[Any]"], None]
 """Called with each command the actor has applied (whatever its outcome), on the actor's loop."""
 
 _Envelope = tuple["c.Command[Any]", "asyncio.Future[Any]", float]
+_Answer = tuple["asyncio.Future[Any]", Any, bool, bool]
+"""(future, result or error, succeeded, was logged)"""
+MAX_TURN = 1024
+"""Commands one group commit covers at most (so a flood of writers still gets answers in bounded batches)."""
 T = TypeVar("T")
 _STOP = object()
 
@@ -43,8 +53,11 @@ class StoreActor:
         queue_size: int = 1024,
         put_timeout: float = 0.5,
         observer: Observer | None = None,
+        journal: CommandLog | None = None,
     ) -> None:
         self.database = database
+        self.journal = journal
+        """Where write commands are logged before they are applied (``None``: not durable)."""
         self.capacity = queue_size
         self.put_timeout = put_timeout
         self.observer = observer
@@ -75,6 +88,8 @@ class StoreActor:
         if not self.running:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="memdb-store-actor")
             self._task.add_done_callback(self._finished)
+            if self.journal is not None:
+                self.journal.start()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self._closed or task.cancelled() or task.exception() is None:
@@ -101,6 +116,8 @@ class StoreActor:
             assert self._task is not None
             await self._task
         self._answer_leftovers()
+        if self.journal is not None:
+            await self.journal.close()
 
     async def call(self, command: c.Command[T]) -> T:
         """Send ``command`` and wait for its result (or its error)."""
@@ -120,38 +137,98 @@ class StoreActor:
         return await future  # type: ignore[no-any-return]
 
     async def _run(self) -> None:
+        journal = self.journal
+        if journal is None or journal.fsync != "always":
+            while True:
+                envelope = await self._queue.get()
+                if envelope is _STOP:
+                    return
+                self._handle(envelope, None)  # type: ignore[arg-type]
+        # Group commit: apply everything queued, fsync once for the whole turn, then answer it.
         while True:
             envelope = await self._queue.get()
+            turn: list[_Answer] = []
+            try:
+                while envelope is not _STOP:
+                    self._handle(envelope, turn)  # type: ignore[arg-type]
+                    if self._queue.empty() or len(turn) >= MAX_TURN:
+                        break
+                    envelope = self._queue.get_nowait()
+                if any(wrote for _, _, _, wrote in turn) and journal.dirty:
+                    try:
+                        await journal.sync()
+                    except PersistenceFailed as error:
+                        turn = [(f, error if wrote else r, ok and not wrote, wrote) for f, r, ok, wrote in turn]
+            except BaseException:
+                for future, _, _, _ in turn:
+                    if not future.done():
+                        future.set_exception(ActorCrashed("a group commit"))
+                raise
+            for future, result, ok, _ in turn:
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(result)
+                else:
+                    future.set_exception(result)
             if envelope is _STOP:
                 return
-            command, future, enqueued = envelope  # type: ignore[misc]
-            if future.done():
-                continue
-            started = time.perf_counter()
-            outcome = "ok"
-            try:
-                result = command.apply(self.database)
-            except StoreError as error:
-                outcome = "error"
-                future.set_exception(error)
-            except Exception as error:
-                outcome = "crash"
-                logger.exception("store command %s failed", type(command).__name__)
-                future.set_exception(error)
-            except BaseException:
-                # Something that ends the loop itself: answer this caller, then let the task die
-                # (the supervisor restarts it; the queue and the tables survive).
-                future.set_exception(ActorCrashed(type(command).__name__))
-                raise
+
+    def _handle(self, envelope: _Envelope, turn: list[_Answer] | None) -> None:
+        """Apply one command; answer it now, or (group commit) add its answer to ``turn``."""
+        command, future, enqueued = envelope
+        if future.done():
+            return
+        started = time.perf_counter()
+        outcome = "ok"
+        wrote = False
+        try:
+            journal = self.journal
+            if journal is not None and command.writes:
+                result = self._apply_logged(command, journal)
+                wrote = True
             else:
-                future.set_result(result)
-            finally:
-                for watcher in self._watchers:
-                    _tell(watcher, command)
-            if self.observer is not None:
-                _observe(
-                    self.observer, type(command).__name__, outcome, started - enqueued, time.perf_counter() - started
-                )
+                result = command.apply(self.database)
+        except StoreError as error:
+            outcome = "error"
+            answer: _Answer = (future, error, False, False)
+        except Exception as error:
+            outcome = "crash"
+            logger.exception("store command %s failed", type(command).__name__)
+            answer = (future, error, False, False)
+        except BaseException:
+            # Something that ends the loop itself: answer this caller, then let the task die
+            # (the supervisor restarts it; the queue and the tables survive).
+            future.set_exception(ActorCrashed(type(command).__name__))
+            raise
+        else:
+            answer = (future, result, True, wrote)
+        finally:
+            for watcher in self._watchers:
+                _tell(watcher, command)
+        if turn is None:
+            if answer[2]:
+                future.set_result(answer[1])
+            else:
+                future.set_exception(answer[1])
+        else:
+            turn.append(answer)
+        if self.observer is not None:
+            _observe(self.observer, type(command).__name__, outcome, started - enqueued, time.perf_counter() - started)
+
+    def _apply_logged(self, command: c.Command[Any], journal: CommandLog) -> Any:
+        """Log ``command`` (with the time it will see), then apply it; a failed command is taken back out."""
+        db = self.database
+        now = db.pin_clock()
+        try:
+            mark = journal.append(command, now)
+            try:
+                return command.apply(db)
+            except BaseException:
+                journal.retract(mark)
+                raise
+        finally:
+            db.unpin_clock()
 
     def _answer_leftovers(self) -> None:
         while not self._queue.empty():

@@ -2,19 +2,26 @@
 
 Each method builds one command and awaits the actor's answer, so callers never
 see the mailbox or futures. Commands are generic in their result, so every
-answer is typed without a cast. Errors arrive as
+answer is typed without a cast. A client can be held ``recovering`` (refusing
+every call) while the data directory is being read back at start-up. Errors arrive as
 :class:`store.errors.StoreError` subclasses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from store import commands as c
 from store.actor import StoreActor
+from store.collector import collection_paused
 from store.database import Page, Snapshot, TableSnapshot
+from store.errors import StoreRecovering
 from store.query import Predicate, Query
+from store.snapshots import Prepared, SnapshotInfo, discarding, preparing
+
+T = TypeVar("T")
 
 
 class StoreClient:
@@ -22,48 +29,55 @@ class StoreClient:
 
     def __init__(self, actor: StoreActor) -> None:
         self.actor = actor
+        self.recovering = False
+        """While true every call is refused with :class:`StoreRecovering` (the data is still being loaded)."""
+
+    async def _call(self, command: c.Command[T]) -> T:
+        if self.recovering:
+            raise StoreRecovering
+        return await self.actor.call(command)
 
     async def get(
         self, table: str, key: Any, embed: tuple[str, ...] = (), guard: c.Guard = (), reveal: bool = False
     ) -> Snapshot:
-        return await self.actor.call(c.Get(table, key, embed, guard, reveal))
+        return await self._call(c.Get(table, key, embed, guard, reveal))
 
     async def find(self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False) -> Page:
-        return await self.actor.call(c.Find(table, query, embed, reveal))
+        return await self._call(c.Find(table, query, embed, reveal))
 
     async def children(
         self, parent: str, key: Any, table: str, field: str, query: Query, embed: tuple[str, ...] = ()
     ) -> Page:
-        return await self.actor.call(c.Children(parent, key, table, field, query, embed))
+        return await self._call(c.Children(parent, key, table, field, query, embed))
 
     async def parent(
         self, table: str, key: Any, field: str, embed: tuple[str, ...] = (), guard: c.Guard = ()
     ) -> Snapshot:
-        return await self.actor.call(c.Parent(table, key, field, embed, guard))
+        return await self._call(c.Parent(table, key, field, embed, guard))
 
     async def insert(self, table: str, values: Mapping[str, Any], embed: tuple[str, ...] = ()) -> Snapshot:
-        return await self.actor.call(c.Insert(table, values, embed))
+        return await self._call(c.Insert(table, values, embed))
 
     async def load(self, batches: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> dict[str, int]:
-        return await self.actor.call(c.Load(batches))
+        return await self._call(c.Load(batches))
 
     async def insert_each(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
         """Insert each row that can be; return ``(index, reason)`` for those refused."""
-        return await self.actor.call(c.InsertEach(table, rows))
+        return await self._call(c.InsertEach(table, rows))
 
     async def begin(self) -> int:
         """Open a transaction: rows staged in it stay invisible to everyone else until committed."""
-        return await self.actor.call(c.Begin())
+        return await self._call(c.Begin())
 
     async def stage(self, transaction: int, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await self.actor.call(c.Stage(transaction, table, rows))
+        return await self._call(c.Stage(transaction, table, rows))
 
     async def commit(self, transaction: int) -> int:
-        return await self.actor.call(c.Commit(transaction))
+        return await self._call(c.Commit(transaction))
 
     async def abort(self, transaction: int, limit: int) -> int:
         """Remove up to ``limit`` staged rows; return how many remain."""
-        return await self.actor.call(c.Abort(transaction, limit))
+        return await self._call(c.Abort(transaction, limit))
 
     async def update(
         self,
@@ -74,7 +88,7 @@ class StoreClient:
         embed: tuple[str, ...] = (),
         guard: c.Guard = (),
     ) -> Snapshot:
-        return await self.actor.call(c.Update(table, key, changes, if_match, embed, guard))
+        return await self._call(c.Update(table, key, changes, if_match, embed, guard))
 
     async def delete(
         self,
@@ -85,23 +99,71 @@ class StoreClient:
         embed: tuple[str, ...] = (),
         guard: c.Guard = (),
     ) -> int:
-        return await self.actor.call(c.Delete(table, key, cascade, if_match, embed, guard))
+        return await self._call(c.Delete(table, key, cascade, if_match, embed, guard))
 
     async def purge(self, table: str, predicates: tuple[Predicate, ...]) -> int:
         """Delete every row matching ``predicates``; return how many went."""
-        return await self.actor.call(c.Purge(table, predicates))
+        return await self._call(c.Purge(table, predicates))
 
     async def snapshot(self, tables: tuple[str, ...], reveal: bool = False) -> dict[str, TableSnapshot]:
         """Every row of ``tables`` as of one moment, presentable outside the actor."""
-        return await self.actor.call(c.Snapshot(tables, reveal))
+        return await self._call(c.Snapshot(tables, reveal))
 
     async def checkpoint(self) -> dict[str, int]:
         """A mark for :meth:`rollback`: rows inserted after it can be removed together."""
-        return await self.actor.call(c.Checkpoint())
+        return await self._call(c.Checkpoint())
 
     async def rollback(self, mark: Mapping[str, int]) -> int:
         """Remove every row inserted since :meth:`checkpoint` gave ``mark``; return how many."""
-        return await self.actor.call(c.Rollback(mark))
+        return await self._call(c.Rollback(mark))
 
     async def counts(self) -> dict[str, int]:
-        return await self.actor.call(c.Counts())
+        return await self._call(c.Counts())
+
+    async def take_snapshot(self, name: str, tables: tuple[str, ...]) -> SnapshotInfo:
+        """Remember ``tables`` as they are now under ``name`` (a name already taken is a ``Conflict``)."""
+        return await self._call(c.TakeSnapshot(name, tables))
+
+    async def restore_snapshot(self, name: str, pause: Pause | None = None) -> SnapshotInfo:
+        """Put every table snapshot ``name`` covers back exactly as it was, in one command.
+
+        The new structures are built here first, in small steps with ``pause``
+        awaited between them (by default: one turn of the event loop), so the
+        command only swaps them in; the old ones are freed the same way after.
+        """
+        prepared = Prepared(await self._call(c.FindSnapshot(name)))
+        await _in_steps(preparing(prepared), pause or _next_turn)
+        try:
+            return await self._call(c.RestoreSnapshot(name, prepared))
+        finally:
+            await _in_steps(discarding(prepared), pause or _next_turn)
+
+    async def drop_snapshot(self, name: str) -> None:
+        await self._call(c.DropSnapshot(name))
+
+    async def snapshots(self) -> list[SnapshotInfo]:
+        """Every named snapshot, oldest first."""
+        return await self._call(c.ListSnapshots())
+
+    async def describe_snapshot(self, name: str) -> SnapshotInfo:
+        return await self._call(c.DescribeSnapshot(name))
+
+
+Pause = Callable[[], Awaitable[None]]
+"""Awaited between the steps of work done outside the actor, to let others go first."""
+
+
+async def _next_turn() -> None:
+    await asyncio.sleep(0)
+
+
+async def _in_steps(steps: Iterator[None], pause: Pause) -> None:
+    """Run ``steps`` one at a time, awaiting ``pause`` in between."""
+    while True:
+        with collection_paused():
+            if next(steps, _DONE) is _DONE:
+                return
+        await pause()
+
+
+_DONE = object()

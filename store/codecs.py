@@ -22,6 +22,27 @@ from store.schema import Column, Kind
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
+EXPECTED = {
+    Kind.UUID: "a UUID",
+    Kind.STR: "text",
+    Kind.ENUM: "one of the listed values",
+    Kind.INT: "a whole number",
+    Kind.BOOL: "true or false",
+    Kind.DECIMAL: "a decimal number",
+    Kind.DATETIME: "a date (YYYY-MM-DD) or an ISO 8601 datetime",
+    Kind.JSON: "a JSON value",
+}
+"""What each kind of column takes, in words a client understands."""
+
+
+class BadValue(ValueError):
+    """A value a column cannot take; its message is plain words meant for whoever sent the value."""
+
+
+def reason(error: Exception, kind: Kind) -> str:
+    """Why a value of ``kind`` was refused, for a client: a codec's own words, never a library's exception text."""
+    return str(error) if isinstance(error, BadValue) else f"expected {EXPECTED[kind]}"
+
 
 def datetime_to_micros(value: datetime) -> int:
     """Microseconds since the epoch; naive datetimes are taken as UTC."""
@@ -49,7 +70,7 @@ def parse_datetime_text(text: str) -> int:
             return datetime_to_micros(datetime.combine(date.fromisoformat(text), datetime.min.time()))
         return datetime_to_micros(datetime.fromisoformat(text))
     except ValueError:
-        raise ValueError("expected a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
+        raise BadValue(f"expected {EXPECTED[Kind.DATETIME]}") from None
 
 
 def parse_json_scalar(text: str) -> Any:
@@ -107,13 +128,13 @@ def _parse_bool(text: str) -> bool:
         return True
     if lowered in ("false", "0"):
         return False
-    raise ValueError("expected true or false")
+    raise BadValue("expected true or false")
 
 
 def _encode_int(value: Any) -> int:
     number = int(value)
     if isinstance(value, float | Decimal) and number != value:
-        raise ValueError("expected a whole number")
+        raise BadValue("expected a whole number")
     return number
 
 
@@ -122,7 +143,7 @@ def _encode_bool(value: Any) -> bool:
         return _parse_bool(value)
     if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
-    raise ValueError("expected true or false")
+    raise BadValue("expected true or false")
 
 
 def _encode_datetime(value: Any) -> int:
@@ -133,10 +154,17 @@ def _encode_datetime(value: Any) -> int:
     return parse_datetime_text(str(value))
 
 
+NOT_JSON = "cannot be stored as JSON: it holds a lone surrogate, an integer past 64 bits or a non-JSON value"
+
+
 def _encode_json(value: Any) -> bytes:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise BadValue(NOT_JSON) from None
     # orjson's result sits in an allocation of several kilobytes whatever its length;
     # a row keeps it for good, so keep an exact-size copy instead (40 bytes, not 4 KB).
-    return bytes(memoryview(orjson.dumps(value)))
+    return bytes(memoryview(encoded))
 
 
 def _present_json(value: bytes) -> orjson.Fragment:
@@ -148,7 +176,7 @@ def _decimal_codec(scale: int) -> tuple[Callable[[Any], int], Callable[[int], st
         scaled = (value if type(value) is Decimal else Decimal(value)).scaleb(scale)
         number = int(scaled)  # truncates; equal to ``scaled`` only if nothing was cut off
         if number != scaled:
-            raise ValueError(f"more than {scale} decimal places")
+            raise BadValue(f"more than {scale} decimal places")
         return number
 
     def present(value: int) -> str:
@@ -158,10 +186,13 @@ def _decimal_codec(scale: int) -> tuple[Callable[[Any], int], Callable[[int], st
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError("expected a decimal number") from None
+            raise BadValue("expected a decimal number") from None
         if not number.is_finite():
-            raise ValueError("expected a finite decimal number")
-        return number.scaleb(scale)
+            raise BadValue("expected a finite decimal number")
+        try:
+            return number.scaleb(scale)
+        except ArithmeticError:  # past the decimal context's exponent range, e.g. 1e999999999
+            raise BadValue("the number is out of range") from None
 
     return encode, present, parse
 
@@ -178,7 +209,7 @@ def _choice_codec(column: Column) -> tuple[Callable[[Any], str], Callable[[str],
         try:
             return choices[text]
         except KeyError:
-            raise ValueError(f"must be one of {', '.join(column.choices)}") from None
+            raise BadValue(f"must be one of {', '.join(column.choices)}") from None
 
     return encode, encode
 

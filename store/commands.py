@@ -14,17 +14,19 @@ its result, so ``actor.call(Get(...))`` is typed ``Snapshot`` without a cast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import orjson
 
+from store import snapshots
 from store.plain import from_plain, to_plain
 from store.query import Predicate, Query
 
 if TYPE_CHECKING:
     from store import database as d
     from store.database import Database, Page, TableSnapshot
+    from store.snapshots import NamedSnapshot, Prepared, SnapshotInfo
 
 Guard = tuple[Predicate, ...]
 """Predicates a row must also satisfy, else it is ``NotFound`` (e.g. "owned by this user")."""
@@ -173,6 +175,36 @@ class Counts(Command["dict[str, int]"]):
         return db.counts()
 
 
+@dataclass(frozen=True, slots=True)
+class ListSnapshots(Command["list[SnapshotInfo]"]):
+    """Every named snapshot, oldest first."""
+
+    op: ClassVar[str] = "snapshot_list"
+
+    def apply(self, db: Database) -> list[SnapshotInfo]:
+        return snapshots.listing(db)
+
+
+@dataclass(frozen=True, slots=True)
+class FindSnapshot(Command["NamedSnapshot"]):
+    """The snapshot itself, for a client to build a restore's structures from (its images never change)."""
+
+    op: ClassVar[str] = "snapshot_find"
+    name: str
+
+    def apply(self, db: Database) -> NamedSnapshot:
+        return snapshots.find(db, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeSnapshot(Command["SnapshotInfo"]):
+    op: ClassVar[str] = "snapshot_describe"
+    name: str
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.describe(snapshots.find(db, self.name))
+
+
 # -- writes --------------------------------------------------------------------
 
 
@@ -312,3 +344,53 @@ class Rollback(Command[int]):
 
     def apply(self, db: Database) -> int:
         return db.rollback(self.mark)
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSnapshot(Command["SnapshotInfo"]):
+    """Remember ``tables`` as they are now, under a new ``name`` (a write: the restore it allows depends on it).
+
+    Replaying it from a log recreates the snapshot at the same point, so a
+    logged :class:`RestoreSnapshot` after it replays exactly.
+    """
+
+    op: ClassVar[str] = "snapshot_take"
+    writes: ClassVar[bool] = True
+    name: str
+    tables: tuple[str, ...]
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.take(db, self.name, self.tables)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSnapshot(Command["SnapshotInfo"]):
+    """Put every table snapshot ``name`` covers back as it was, at once.
+
+    ``prepared`` (structures the client built from the snapshot beforehand, see
+    :mod:`store.snapshots`) only makes it quicker: it is not part of the encoded
+    form, which names the snapshot and not its content, so replaying it needs
+    the :class:`TakeSnapshot` that made it replayed first (named snapshots are
+    kept nowhere but in memory).
+    """
+
+    op: ClassVar[str] = "snapshot_restore"
+    writes: ClassVar[bool] = True
+    name: str
+    prepared: Prepared | None = field(default=None, compare=False, repr=False)
+
+    def apply(self, db: Database) -> SnapshotInfo:
+        return snapshots.restore(db, self.name, self.prepared)
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.op, self.version, {"name": self.name}])
+
+
+@dataclass(frozen=True, slots=True)
+class DropSnapshot(Command[None]):
+    op: ClassVar[str] = "snapshot_drop"
+    writes: ClassVar[bool] = True
+    name: str
+
+    def apply(self, db: Database) -> None:
+        snapshots.drop(db, self.name)

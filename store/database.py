@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from store import query as q
 from store.codecs import datetime_to_micros
@@ -30,6 +30,9 @@ from store.errors import (
 )
 from store.schema import Auto, ForeignKey, TableSpec
 from store.table import EncodedRows, Row, Table
+
+if TYPE_CHECKING:
+    from store.snapshots import NamedSnapshot
 
 Values = Mapping[str, Any]
 Guard = Sequence[q.Predicate]
@@ -71,6 +74,27 @@ class TableSnapshot:
         return [self._table.present(row, self._reveal) for row in self.rows[start:stop]]
 
 
+_UNREAD = Snapshot({}, "")
+
+
+@dataclass(frozen=True, slots=True)
+class TableImage:
+    rows: list[Row]
+    staged: dict[Any, int]
+    order: tuple[int, bool, Any]
+    """:meth:`Table.order_state`"""
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """The whole database at one moment (:meth:`Database.image`), as a snapshot file holds it."""
+
+    tables: dict[str, TableImage]
+    transactions: dict[int, list[tuple[str, Any]]]
+    last_now: int
+    last_transaction: int
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -90,7 +114,14 @@ class Database:
                 self.referrers[fk.target].append((table, fk))
         self._clock = clock
         self._last_now = 0
+        self._pinned_now: int | None = None
+        self.replaying = False
+        """True while recovery replays the log: answers nobody reads (a written row's snapshot) are not built."""
         self.accepting_growth = True
+        self.memory_headroom: int | None = None
+        """Bytes left under the memory limit at the supervisor's last sample (``None``: no limit watched)."""
+        self.snapshots: dict[str, NamedSnapshot] = {}
+        """Named snapshots by name, oldest first (:mod:`store.snapshots`)."""
         self._transactions: dict[int, list[tuple[Table, Any]]] = {}
         self._last_transaction = 0
 
@@ -167,6 +198,64 @@ class Database:
             removed += len(newest)
             table.sweep_pools()
         return removed
+
+    def image(self) -> Image:
+        """Everything the database holds, as of now, to write to disk outside the actor.
+
+        Rows are immutable tuples, so the lists stay this moment's while writes go
+        on; staged rows and open transactions are included, so an import in
+        progress can commit after the snapshot. Tables come referenced first, the
+        order :meth:`restore_rows` needs.
+        """
+        tables = {}
+        for name in self._dependency_order():
+            table = self.tables[name]
+            tables[name] = TableImage(list(table.rows.values()), dict(table.staged), table.order_state())
+        transactions = {
+            number: [(table.name, key) for table, key in staged] for number, staged in self._transactions.items()
+        }
+        return Image(tables, transactions, self._last_now, self._last_transaction)
+
+    def restore_rows(self, table_name: str, rows: Sequence[Row]) -> None:
+        """Put back rows of a snapshot (trusted: checked when first written); the tables they reference first."""
+        table = self.tables[table_name]
+        references = [(table.position[fk.field], self.tables[fk.target]) for fk in table.spec.foreign_keys]
+
+        def share(values: list[Any]) -> None:
+            for position, target in references:
+                value = values[position]
+                referenced = None if value is None else target.rows.get(value)
+                if referenced is not None:
+                    values[position] = referenced[target.pk_position]
+
+        table.restore(rows, share)
+
+    def restore_state(self, image: Image) -> None:
+        """After :meth:`restore_rows`: the staged keys, numbering and open transactions of ``image`` (rows ignored)."""
+        for name, stored in image.tables.items():
+            table = self.tables[name]
+            table.staged.update(stored.staged)
+            table.set_order_state(stored.order)
+        self._transactions = {
+            number: [(self.tables[name], key) for name, key in staged] for number, staged in image.transactions.items()
+        }
+        self._last_now = image.last_now
+        self._last_transaction = image.last_transaction
+
+    def _dependency_order(self) -> list[str]:
+        """Table names, each after the tables it references (foreign keys share the referenced key object)."""
+        ordered: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in ordered or name in path:
+                return
+            for fk in self.tables[name].spec.foreign_keys:
+                visit(fk.target, (*path, name))
+            ordered.append(name)
+
+        for name in self.tables:
+            visit(name, ())
+        return ordered
 
     def snapshot(self, table_names: Sequence[str], reveal: bool = False) -> dict[str, TableSnapshot]:
         """Every row of these tables as of this moment; presenting them can happen outside the actor."""
@@ -335,9 +424,31 @@ class Database:
     # -- internals -----------------------------------------------------------
 
     def _now(self) -> int:
+        if self._pinned_now is not None:
+            return self._pinned_now
         # Auto timestamps never run backwards, so insertion order stays creation order.
         self._last_now = max(self._last_now, datetime_to_micros(self._clock()))
         return self._last_now
+
+    def pin_clock(self, micros: int | None = None) -> int:
+        """Fix the time the next command sees (now, or ``micros`` when replaying it); return it.
+
+        The command log records this value with the command, so replaying the
+        command stamps exactly the timestamps it stamped the first time.
+        """
+        self._pinned_now = None
+        now = self._now() if micros is None else micros
+        self._last_now = max(self._last_now, now)
+        self._pinned_now = now
+        return now
+
+    def unpin_clock(self) -> None:
+        self._pinned_now = None
+
+    @property
+    def open_transactions(self) -> dict[int, int]:
+        """Each open transaction's number and how many rows it has staged."""
+        return {number: len(staged) for number, staged in self._transactions.items()}
 
     def _row(self, table: Table, key: Any, guard: Guard = ()) -> Row:
         try:
@@ -465,6 +576,8 @@ class Database:
         return data
 
     def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:
+        if self.replaying:
+            return _UNREAD
         return Snapshot(self._present(table, row, embed), self._tag(table, row, embed))
 
 

@@ -72,6 +72,7 @@ class InvalidValue(StoreError):
         super().__init__(f"{table}.{field}: {message}")
         self.table = table
         self.field = field
+        self.reason = message
 
 
 class InsufficientStorage(StoreError):
@@ -79,6 +80,18 @@ class InsufficientStorage(StoreError):
 
     def __init__(self) -> None:
         super().__init__("memory limit reached; writes that add data are refused")
+
+
+class PersistenceFailed(InsufficientStorage):
+    """The data directory refused a write (disk full, read-only, I/O error): the command was not applied."""
+
+    def __init__(self, reason: str) -> None:
+        StoreError.__init__(self, f"{reason}; the write was not applied (reads still work)")
+        self.reason = reason
+
+
+class CorruptLog(StoreError):
+    """The data directory holds damage recovery will not cut off by itself (the message names file and offset)."""
 
 
 class StoreOverloaded(StoreError):
@@ -102,6 +115,13 @@ class StoreClosed(StoreError):
 
     def __init__(self) -> None:
         super().__init__("store is closed")
+
+
+class StoreRecovering(StoreClosed):
+    """The store is still loading its data directory at start-up; it takes no requests yet."""
+
+    def __init__(self) -> None:
+        StoreError.__init__(self, "the store is recovering its data; retry shortly")
 
 
 class StoreUnavailable(StoreError):

@@ -24,13 +24,13 @@ order; then the rows whose value is null, in ``seq`` order.
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections.abc import Iterator
 from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
+from store.collector import collection_paused
 from store.table import Row, Table, fold
 
 Entry = tuple[Any, int, Any]
@@ -99,13 +99,8 @@ class OrderedIndex:
         The cyclic collector is paused meanwhile: entries hold no cycles, and the collections that making
         one per row would set off walk every row of the database (they tripled the time at 50,000 rows).
         """
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collection_paused():
             self._build()
-        finally:
-            if collecting:
-                gc.enable()
         self.pending = self.stale = 0
         self.built = True
         self.builds += 1

@@ -6,21 +6,41 @@ value with its column's codec. Anything it cannot understand (an unknown
 field or operator, a value that does not parse, ``contains`` on a non-text
 field, comparing a whole object with anything but null, sorting by a nested
 object) is an :class:`InvalidQuery` naming the parameter; nothing is silently
-ignored.
+ignored. :meth:`QueryParser.filters` and :meth:`QueryParser.sortable` list
+what it accepts, so a description of the language (the API's OpenAPI
+document) is built from the parser itself and cannot drift from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
-from store.codecs import Codec, codec_for, parse_datetime_text, parse_json_scalar
+from store.codecs import Codec, codec_for, parse_datetime_text, parse_json_scalar, reason
 from store.errors import InvalidQuery
 from store.query import OPERATORS, Op, Predicate, Query, SortKey
 from store.schema import Column, Kind, TableSpec
 
 _TEXT_KINDS = (Kind.STR, Kind.ENUM)
 _RANGE_SUFFIXES = {"_after": "gt", "_before": "lt"}
+_ORDERED_OPERATORS: tuple[Op, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "in")
+
+
+@dataclass(frozen=True, slots=True)
+class FilterParameter:
+    """One query parameter the parser understands: ``field`` (a dot path) compared by ``op``.
+
+    ``kind`` and ``choices`` say how its value is parsed; ``nullable`` whether ``null`` is a value
+    (for ``eq``, ``ne`` and inside ``in``). A date-range alias (``created_after``) has ``op`` ``gt``/``lt``.
+    """
+
+    name: str
+    field: str
+    op: Op
+    kind: Kind
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
 
 
 class QueryParser:
@@ -35,6 +55,41 @@ class QueryParser:
             if not c.hidden
             for child, kind in c.children.items()
         }
+
+    def filters(self) -> tuple[FilterParameter, ...]:
+        """Every filter parameter with a fixed name, in column order (``metadata.<key>`` paths are open-ended)."""
+        found: list[FilterParameter] = []
+        for codec in self.codecs.values():
+            column = codec.column
+            if column.kind is Kind.JSON:
+                # A whole object compares only with null; its declared children are fields of their own.
+                found += [
+                    FilterParameter(self._named(column.name, op), column.name, op, Kind.JSON, (), True)
+                    for op in ("eq", "ne")
+                ]
+                for child, kind in column.children.items():
+                    found += self._operators(f"{column.name}.{child}", kind, (), True)
+                continue
+            found += self._operators(column.name, column.kind, column.choices, column.nullable)
+            if column.kind is Kind.DATETIME:
+                stem = column.name.removesuffix("_at")
+                found += [
+                    FilterParameter(f"{stem}{suffix}", column.name, cast(Op, op), Kind.DATETIME)
+                    for suffix, op in _RANGE_SUFFIXES.items()
+                ]
+        return tuple(found)
+
+    def sortable(self) -> tuple[str, ...]:
+        """The fields ``sort`` accepts."""
+        return tuple(name for name, codec in self.codecs.items() if codec.column.kind is not Kind.JSON)
+
+    def _operators(self, field: str, kind: Kind, choices: tuple[str, ...], nullable: bool) -> list[FilterParameter]:
+        operators = (*_ORDERED_OPERATORS, "contains") if kind in _TEXT_KINDS else _ORDERED_OPERATORS
+        return [FilterParameter(self._named(field, op), field, op, kind, choices, nullable) for op in operators]
+
+    @staticmethod
+    def _named(field: str, op: Op) -> str:
+        return field if op == "eq" else f"{field}__{op}"
 
     def parse(self, filters: Iterable[tuple[str, str]], sort: str | None, page: int = 1, per_page: int = 20) -> Query:
         predicates = tuple(self.predicate(name, value) for name, value in filters)
@@ -67,7 +122,7 @@ class QueryParser:
             else:
                 value = self._value(text, parse, nullable and op in ("eq", "ne"))
         except (ValueError, TypeError, ArithmeticError) as error:
-            raise InvalidQuery(parameter, f"cannot parse '{text}': {error}") from None
+            raise InvalidQuery(parameter, f"cannot parse '{text}': {reason(error, kind)}") from None
         return Predicate(path, op, value)
 
     def sort(self, text: str) -> tuple[SortKey, ...]:
@@ -95,7 +150,8 @@ class QueryParser:
                     try:
                         return Predicate((name,), cast(Op, op), parse_datetime_text(text))
                     except ValueError as error:
-                        raise InvalidQuery(parameter, f"cannot parse '{text}': {error}") from None
+                        why = reason(error, Kind.DATETIME)
+                        raise InvalidQuery(parameter, f"cannot parse '{text}': {why}") from None
         return None
 
     def _resolve(self, parameter: str, codec: Codec, path: tuple[str, ...]) -> tuple[Kind, Any]:

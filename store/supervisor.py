@@ -4,20 +4,20 @@ It restarts the actor's loop the moment it dies (the mailbox and every table
 survive, since they belong to the actor object, not to its task), and samples
 the process's resident memory every ``interval`` seconds: at or over the limit
 the database refuses commands that add rows (``InsufficientStorage``) while
-reads and deletes go on; below it, inserts are accepted again. ``healthy`` is
-what a readiness probe reports.
+reads and deletes go on; below it, inserts are accepted again. It also tells
+the database how many bytes are left under the limit, which a snapshot's size
+is checked against. ``healthy`` is what a readiness probe reports.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import resource
 from collections.abc import Callable
 
 from store.actor import StoreActor
+from store.periodic import Periodic
 
 logger = logging.getLogger("memdb.supervisor")
 
@@ -50,7 +50,7 @@ class Supervisor:
         self.restarts = 0
         self.memory_bytes = 0
         self.memory_exhausted = False
-        self._task: asyncio.Task[None] | None = None
+        self._sampler = Periodic(interval, self._sample, "memdb-supervisor")
         actor.on_crash = self._restart
 
     @property
@@ -73,27 +73,21 @@ class Supervisor:
         self.memory_exhausted = exhausted
         # Set between commands (the loop never awaits mid-command), so each command sees one value.
         self.actor.database.accepting_growth = not exhausted
+        self.actor.database.memory_headroom = self.memory_limit_bytes - self.memory_bytes
         return self.memory_bytes
 
     def start(self) -> None:
         self.check_memory()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name="memdb-supervisor")
+        self._sampler.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sampler.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.check_memory()
-            except Exception:
-                logger.exception("memory sampling failed")
+    async def _sample(self) -> None:
+        try:
+            self.check_memory()
+        except Exception:
+            logger.exception("memory sampling failed")
 
     def _restart(self, error: BaseException | None) -> None:
         if self.actor.closed:

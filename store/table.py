@@ -18,11 +18,15 @@ ordering and costs eight bytes per entry.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
-from store.codecs import Codec, codec_for
+from store.codecs import Codec, codec_for, reason
 from store.errors import Conflict, InvalidValue
 from store.pool import Pool
 from store.schema import Column, Kind, TableSpec
@@ -43,6 +47,113 @@ class EncodedRows(list[dict[str, Any]]):
     done in parallel with the inserting. Each dict is taken over (changed in
     place), and its values are trusted to be in the column's encoding.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """An index's buckets flattened: the values, every bucket's keys one after another, and each bucket's length.
+
+    Two lists and an array whatever the number of buckets (a tuple per bucket
+    would cost 40 bytes each, and make as many objects for the collector).
+    """
+
+    values: list[Any]
+    keys: list[Any]
+    lengths: array[int]
+
+    @classmethod
+    def of(cls, buckets: Mapping[Any, Sequence[Any]]) -> Buckets:
+        return cls(list(buckets), list(chain.from_iterable(buckets.values())), array("Q", map(len, buckets.values())))
+
+    @property
+    def size(self) -> int:
+        return sys.getsizeof(self.values) + sys.getsizeof(self.keys) + sys.getsizeof(self.lengths)
+
+
+@dataclass(frozen=True, slots=True)
+class TableImage:
+    """A table's own structures at one moment, for :meth:`Table.restore`; the rows themselves are shared.
+
+    Kept compact (a snapshot should cost a fraction of the data it covers): the
+    primary-key map and each unique map as parallel lists of keys and values,
+    each index as its values and a tuple per bucket. Rebuilding a dict from two
+    lists is one C-level pass, so a restore costs about what copying would.
+    """
+
+    keys: list[Any]
+    rows: list[Row]
+    unique: dict[str, tuple[list[Any], list[Any]]]
+    indexes: dict[str, Buckets]
+    in_default_order: bool
+    last_default: Any
+    size: int
+    """Approximate bytes these structures hold (the rows not counted: the live table shares them)."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(slots=True)
+class Structures:
+    """A table's primary-key map, unique maps and index buckets: what a restore swaps in, and out, whole."""
+
+    rows: dict[Any, Row]
+    unique: dict[str, dict[Any, Any]]
+    indexes: dict[str, dict[Any, list[Any]]]
+
+
+def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
+    """Fresh structures equal to ``image``'s, built ``step`` entries at a time (it yields between steps).
+
+    Reads only the image, which nothing changes, so it may run outside the actor
+    and be spread over many turns of the event loop.
+    """
+    rows: dict[Any, Row] = {}
+    yield from _fill(rows, image.keys, image.rows, step)
+    unique: dict[str, dict[Any, Any]] = {}
+    for name, (held, holders) in image.unique.items():
+        unique[name] = {}
+        yield from _fill(unique[name], held, holders, step)
+    indexes: dict[str, dict[Any, list[Any]]] = {}
+    for name, buckets in image.indexes.items():
+        indexes[name] = {}
+        yield from _fill_buckets(indexes[name], buckets, step)
+    return Structures(rows, unique, indexes)
+
+
+def _fill(target: dict[Any, Any], keys: list[Any], values: list[Any], step: int) -> Iterator[None]:
+    for start in range(0, len(keys), step):
+        target.update(zip(keys[start : start + step], values[start : start + step], strict=True))
+        yield
+
+
+def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> Iterator[None]:
+    """``step`` buckets at a time, each a fresh list sliced out of the flattened keys."""
+    flat, offset = buckets.keys, 0
+    for start in range(0, len(buckets.values), step):
+        ends = list(accumulate(buckets.lengths[start : start + step], initial=offset))
+        sliced = map(flat.__getitem__, map(slice, ends, ends[1:]))
+        target.update(zip(buckets.values[start : start + step], sliced, strict=True))
+        offset = ends[-1]
+        yield
+
+
+def releasing(structures: Structures, step: int) -> Iterator[None]:
+    """Empty ``structures`` ``step`` entries at a time, so freeing what only they held is spread out too."""
+    for held in (structures.rows, *structures.unique.values(), *structures.indexes.values()):
+        while held:
+            for _ in range(min(step, len(held))):
+                held.popitem()
+            yield
+
+
+def built(steps: Generator[None, None, Structures]) -> Structures:
+    """What ``steps`` builds, all at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def fold(value: Any) -> Any:
@@ -89,7 +200,7 @@ class Table:
         self.auto_columns = tuple(c.name for c in spec.columns if c.auto is not None)
         """Columns the store fills in (with the time) when a new row leaves them out."""
         self._encoders = {
-            c.name: (self.codecs[c.name].encode, self.pools.get(c.name), c.auto is not None, c.nullable)
+            c.name: (self.codecs[c.name].encode, self.pools.get(c.name), c.auto is not None, c.nullable, c.kind)
             for c in spec.columns
         }
         # Integer columns wide enough not to be CPython's shared small ints: equal values in one row share one object.
@@ -99,6 +210,9 @@ class Table:
         self.in_default_order = True
         self._last_default: Any = None
         self._next_seq = 0
+        self._top_version = 1
+        self._version_floor = 0
+        """A version below this may have been given out before a restore: never given again (see ``restore``)."""
         self.rows_examined = 0
 
     def __len__(self) -> int:
@@ -118,7 +232,7 @@ class Table:
             encoder = encoders.get(name)
             if encoder is None:
                 raise InvalidValue(self.name, name, "no such column")
-            encode, pool, auto, nullable = encoder
+            encode, pool, auto, nullable, kind = encoder
             if value is None:
                 if auto:
                     continue
@@ -129,7 +243,7 @@ class Table:
             try:
                 value = encode(value)
             except (ValueError, TypeError, ArithmeticError) as exc:
-                raise InvalidValue(self.name, name, str(exc)) from None
+                raise InvalidValue(self.name, name, reason(exc, kind)) from None
             encoded[name] = value if pool is None else pool.share(value)
         return encoded
 
@@ -153,10 +267,43 @@ class Table:
 
     def changed_row(self, row: Row, encoded: Mapping[str, Any]) -> Row:
         values = list(row)
-        values[1] = row[1] + 1
+        version = row[1] + 1
+        if version < self._version_floor:
+            version = self._version_floor
+        if version > self._top_version:
+            self._top_version = version
+        values[1] = version
         for name, value in encoded.items():
             values[self.position[name]] = value
         return self._share_equal_ints(values)
+
+    def order_state(self) -> tuple[int, bool, Any]:
+        """What :meth:`add` remembers between rows: the next ``seq``, whether rows came in default-sort order, and
+        the last one's sort value (a snapshot keeps them: deleted rows shaped them)."""
+        return self._next_seq, self.in_default_order, self._last_default
+
+    def set_order_state(self, state: tuple[int, bool, Any]) -> None:
+        self._next_seq, self.in_default_order, self._last_default = state
+
+    def restore(self, rows: Sequence[Row], share: Callable[[list[Any]], None]) -> None:
+        """Put back ``rows`` (from a snapshot of this table, trusted: no checks); then :meth:`set_order_state`.
+
+        Pooled values are shared again and ``share`` may swap in shared objects
+        (foreign keys) before each row is added.
+        """
+        pooled: list[tuple[int, Callable[[Any], Any]]] = [
+            (self.position[name], pool.share) for name, pool in self.pools.items()
+        ]
+        # Choices are interned strings in a live table: one object for a million rows' "pending".
+        pooled += [(self.position[c.name], sys.intern) for c in self.columns if c.kind is Kind.ENUM]
+        for stored in rows:
+            values = list(stored)
+            for position, shared in pooled:
+                value = values[position]
+                if value is not None:
+                    values[position] = shared(value)
+            share(values)
+            self.add(self._share_equal_ints(values))
 
     def check_unique(self, row: Row, previous: Row | None = None) -> None:
         """Raise :class:`Conflict` if ``row`` would duplicate a key held by another row."""
@@ -288,6 +435,64 @@ class Table:
         found = [rows[key] for key in keys]
         found.sort(key=_seq)
         return found
+
+    def image(self) -> TableImage:
+        """The table's structures as of now, rows an open transaction staged left out."""
+        rows, unique, indexes = self.rows, self.unique, self.indexes
+        if self.staged:
+            return self._visible_image()
+        keys = list(rows)
+        values = list(rows.values())
+        unique_lists = {name: (list(held), list(held.values())) for name, held in unique.items()}
+        return self._image(keys, values, unique_lists, {name: Buckets.of(buckets) for name, buckets in indexes.items()})
+
+    def _visible_image(self) -> TableImage:
+        staged = self.staged
+        pairs = [(key, row) for key, row in self.rows.items() if key not in staged]
+        unique_lists: dict[str, tuple[list[Any], list[Any]]] = {}
+        for name, held in self.unique.items():
+            kept = [(value, key) for value, key in held.items() if key not in staged]
+            unique_lists[name] = ([value for value, _ in kept], [key for _, key in kept])
+        index_lists: dict[str, Buckets] = {}
+        for name, buckets in self.indexes.items():
+            visible = {value: [key for key in bucket if key not in staged] for value, bucket in buckets.items()}
+            index_lists[name] = Buckets.of({value: bucket for value, bucket in visible.items() if bucket})
+        return self._image([key for key, _ in pairs], [row for _, row in pairs], unique_lists, index_lists)
+
+    def _image(
+        self,
+        keys: list[Any],
+        rows: list[Row],
+        unique: dict[str, tuple[list[Any], list[Any]]],
+        indexes: dict[str, Buckets],
+    ) -> TableImage:
+        size = sys.getsizeof(keys) + sys.getsizeof(rows)
+        for held, holders in unique.values():
+            size += sys.getsizeof(held) + sys.getsizeof(holders)
+        size += sum(buckets.size for buckets in indexes.values())
+        return TableImage(keys, rows, unique, indexes, self.in_default_order, self._last_default, size)
+
+    def swap_in(self, image: TableImage, structures: Structures) -> Structures:
+        """Become exactly what the table was when ``image`` was taken, swapping in ``structures`` built from it.
+
+        ``structures`` (from :func:`building`) become the table's own, so later
+        writes never reach the image, which stays usable; the table's previous
+        structures are returned, for the caller to let go of. Insertion numbers carry on from where they are (a row
+        made after this never gets the number of one a client saw before), and
+        so do versions: a restored row keeps its version (its tag is the one it
+        had), but its next change skips every version given out so far, so no
+        tag is ever given to two different contents. Ordered indexes are dropped
+        and rebuilt by the next walk that needs one. The caller makes sure no
+        transaction has rows staged here.
+        """
+        previous = Structures(self.rows, self.unique, self.indexes)
+        self.rows, self.unique, self.indexes = structures.rows, structures.unique, structures.indexes
+        self.staged = {}
+        self.in_default_order = image.in_default_order
+        self._last_default = image.last_default
+        self.ordered.clear()
+        self._version_floor = self._top_version + 1
+        return previous
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""

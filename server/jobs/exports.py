@@ -15,13 +15,12 @@ from typing import Any, Literal
 
 import orjson
 
+from server.ingest.records import TABLE_OF
 from server.jobs.registry import Job, Pacer
-from server.tables import ORDERS, USERS
 from store import StoreClient
 
 SLICE = 100
 """Rows rendered between two looks at whether others need the event loop."""
-TABLE_OF = {"users": USERS.name, "orders": ORDERS.name}
 Format = Literal["json", "ndjson"]
 MEDIA_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
 

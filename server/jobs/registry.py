@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from store import ActorCrashed, InsufficientStorage, StoreClosed, StoreOverloaded
+
 logger = logging.getLogger("memdb.jobs")
 
 
@@ -37,10 +39,11 @@ FINISHED = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled
 class JobFailed(Exception):
     """A job's own, expected failure: its message (and details) become the job's error."""
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, code: str = "JOB_FAILED") -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.code = code
 
 
 @dataclass
@@ -113,6 +116,15 @@ class Pacer:
         self._since = time.perf_counter()
 
 
+def _failure(error: Exception) -> dict[str, str]:
+    """A job's unexpected failure in plain words: never the exception's text or class (the log has those)."""
+    if isinstance(error, InsufficientStorage):
+        return {"code": "INSUFFICIENT_STORAGE", "message": "the server's memory limit was reached, so the job stopped"}
+    if isinstance(error, StoreOverloaded | StoreClosed | ActorCrashed):
+        return {"code": "SERVICE_UNAVAILABLE", "message": "the store was busy or restarting, so the job stopped"}
+    return {"code": "INTERNAL_ERROR", "message": "the job stopped on an unexpected error, logged on the server"}
+
+
 class JobRegistry:
     """Starts, tracks, cancels and eventually forgets jobs."""
 
@@ -122,10 +134,14 @@ class JobRegistry:
         self._jobs: OrderedDict[uuid.UUID, Job] = OrderedDict()
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
 
-    def submit(self, job: Job, body: JobBody) -> Job:
+    def submit(self, job: Job, body: JobBody, on_done: Callable[[], object] | None = None) -> Job:
+        """Start ``body`` for ``job``; ``on_done`` runs once it has ended, however (even cancelled before it began)."""
         self.prune()
         self._jobs[job.id] = job
-        self._tasks[job.id] = asyncio.get_running_loop().create_task(self._run(job, body), name=f"memdb-job-{job.id}")
+        task = asyncio.get_running_loop().create_task(self._run(job, body), name=f"memdb-job-{job.id}")
+        if on_done is not None:
+            task.add_done_callback(lambda _: on_done())
+        self._tasks[job.id] = task
         return job
 
     def get(self, job_id: uuid.UUID) -> Job | None:
@@ -153,6 +169,12 @@ class JobRegistry:
             job.error = {"code": "CANCELLED", "message": "the job was cancelled"}
             job.finished_at = datetime.now(UTC)
             job.finished_monotonic = time.monotonic()
+
+    def forget(self, job: Job) -> None:
+        """Drop a finished job (a cancelled one: ``DELETE`` removes what it cancels)."""
+        if job.finished:
+            self._jobs.pop(job.id, None)
+            self._tasks.pop(job.id, None)
 
     async def close(self) -> None:
         for job in list(self._jobs.values()):
@@ -185,11 +207,13 @@ class JobRegistry:
             raise
         except JobFailed as failure:
             job.status = JobStatus.failed
-            job.error = {"code": "JOB_FAILED", "message": failure.message, "details": failure.details}
+            job.error = {"code": failure.code, "message": failure.message}
+            if failure.details:
+                job.error["details"] = failure.details
         except Exception as error:
             logger.exception("job %s failed unexpectedly", job.id)
             job.status = JobStatus.failed
-            job.error = {"code": "INTERNAL_ERROR", "message": f"the job failed: {type(error).__name__}"}
+            job.error = _failure(error)
         finally:
             job.finished_at = datetime.now(UTC)
             job.finished_monotonic = time.monotonic()

@@ -1,9 +1,17 @@
-"""Request body cap: anything over ``max_bytes`` is ``413`` before the app sees it.
+"""Request body cap, counted as the body streams: nothing is buffered here.
 
-A declared ``Content-Length`` over the cap is refused at once. Otherwise (and
-for chunked bodies with no length) the body is read up to the cap and no
-further; only a body that fits is replayed to the application. Some paths
-(bulk imports) have a cap of their own.
+A declared ``Content-Length`` over the cap is ``413`` at once, before a byte
+of the body is read. Otherwise the application's ``receive`` is wrapped with a
+byte counter: the moment the body passes the cap (chunked bodies too), the
+read raises :class:`BodyTooLarge` and the answer is ``413``, whatever the
+application was doing with the body. Some paths (bulk imports) have a cap of
+their own. The application reads the body itself, when it wants it, so a
+request refused before then (``401``, ``403``, ``429``, ...) has none of it
+read.
+
+Any answer that leaves a body unread carries ``Connection: close``: uvicorn
+would otherwise read and discard the rest of the body to keep the connection
+alive, spending time on bytes nobody wanted.
 """
 
 from __future__ import annotations
@@ -11,6 +19,12 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.envelope import send_error
+
+CLOSE = (b"connection", b"close")
+
+
+class BodyTooLarge(Exception):
+    """The body passed its cap while the application was reading it."""
 
 
 class BodyLimitMiddleware:
@@ -20,41 +34,57 @@ class BodyLimitMiddleware:
         self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if not chunked and (declared is None or declared in (b"0", b"")):
+            await self.app(scope, receive, send)  # no body to count
+            return
         max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
-        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await self._refuse(scope, send, max_bytes)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
+        received = 0
+        complete = too_large = started = False
+
+        async def counted() -> Message:
+            nonlocal received, complete, too_large
             message = await receive()
-            if message["type"] == "http.disconnect":
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    too_large = True
+                    raise BodyTooLarge
+                complete = not message.get("more_body", False)
+            return message
+
+        async def answer(message: Message) -> None:
+            nonlocal started
+            if too_large:  # the application answered the failed read its own way: the 413 stands instead
+                if not started:
+                    started = True
+                    await self._refuse(scope, send, max_bytes)
                 return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > max_bytes:
+            if message["type"] == "http.response.start":
+                started = True
+                if not complete:
+                    message = {**message, "headers": [*message.get("headers", []), CLOSE]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted, answer)
+        except BodyTooLarge:
+            if not started:
                 await self._refuse(scope, send, max_bytes)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, max_bytes: int) -> None:
         message = f"request body larger than {max_bytes} bytes"
-        await send_error(scope, send, 413, "PAYLOAD_TOO_LARGE", message, [(b"connection", b"close")])
+        await send_error(scope, send, 413, "PAYLOAD_TOO_LARGE", message, [CLOSE])

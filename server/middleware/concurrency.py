@@ -12,9 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.envelope import send_error
-from server.routers import API_PREFIX
-
-ALWAYS_ANSWERED = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready", "/metrics"})
+from server.paths import PROBE_PATHS
 
 
 class InFlight:
@@ -33,7 +31,7 @@ class ConcurrencyLimitMiddleware:
         self.requests = in_flight or InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ALWAYS_ANSWERED:
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
             return
         requests = self.requests

@@ -13,10 +13,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.envelope import send_error
-from server.routers import API_PREFIX, LOGIN_PATH
+from server.paths import LOGIN_PATH, PROBE_PATHS
 from server.security.limits import RateLimiter, Verdict
-
-EXEMPT_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready", "/metrics"})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -56,7 +54,7 @@ class RateLimitMiddleware:
         return str(client[0]) if client else "unknown"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or _is_preflight(scope):
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
         login_attempt = scope["path"] == LOGIN_PATH

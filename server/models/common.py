@@ -6,7 +6,17 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 T = TypeVar("T")
 
@@ -27,25 +37,46 @@ def _deeper_than(value: Any, levels: int) -> bool:
     return any(_deeper_than(item, levels - 1) for item in items)
 
 
-def _finite(value: Any) -> bool:
+INT64_MIN = -(2**63)
+UINT64_MAX = 2**64 - 1
+"""Whole numbers JSON stores here must fit 64 bits (signed or unsigned), as orjson writes them."""
+
+
+def _storable(value: Any) -> bool:
     if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
+        return all(_storable(item) for item in value.values())
     if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return not isinstance(value, float) or math.isfinite(value)
+        return all(_storable(item) for item in value)
+    if isinstance(value, float):
+        # JSON has no NaN or Infinity; a whole float (1e30) is a whole number as far as JSON Schema goes.
+        return math.isfinite(value) and (not value.is_integer() or INT64_MIN <= value <= UINT64_MAX)
+    return not isinstance(value, int) or isinstance(value, bool) or INT64_MIN <= value <= UINT64_MAX
 
 
 def _check_depth(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and _deeper_than(value, MAX_METADATA_DEPTH):
         raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
-    if value is not None and not _finite(value):
-        # JSON has no NaN or Infinity; stored, they would silently come back as null.
-        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    if value is not None and not _storable(value):
+        raise ValueError("numbers must be finite, and whole numbers must fit in 64 bits")
     return value
 
 
-Metadata = Annotated[dict[str, Any] | None, AfterValidator(_check_depth)]
-"""Free JSON object with finite numbers; the object is level 1, every nested object or array one more, at most 8."""
+Metadata = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(_check_depth),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                # server.openapi types the values level by level in the OpenAPI document.
+                {"type": "object", "additionalProperties": True, "maxDepth": MAX_METADATA_DEPTH},
+                {"type": "null"},
+            ],
+            "description": f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep (the object is level 1;"
+            " every object or array inside it one more).",
+        }
+    ),
+]
+"""Free JSON object with storable numbers; the object is level 1, every nested object or array one more, at most 8."""
 
 
 def _check_utc_range(value: datetime) -> datetime:
@@ -71,6 +102,21 @@ class PatchModel(InputModel):
     """A partial update: fields left out stay as they are; ``null`` only where a field may be empty."""
 
     nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The schema says what the validator below does: ``null`` only for the ``nullable`` fields."""
+        schema = handler.resolve_ref_schema(super().__get_pydantic_json_schema__(core_schema, handler))
+        for name, field in schema.get("properties", {}).items():
+            if name in cls.nullable or "anyOf" not in field:
+                continue
+            branches = [branch for branch in field.pop("anyOf") if branch != {"type": "null"}]
+            field.pop("default", None)
+            if len(branches) == 1:
+                field.update(branches[0])
+            else:
+                field["anyOf"] = branches
+        return schema
 
     @field_validator("*")
     @classmethod

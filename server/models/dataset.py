@@ -5,7 +5,6 @@ Used by the seed file (``server.seed``) and by import jobs (``server.jobs.import
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 from uuid import UUID
 
@@ -14,9 +13,7 @@ from pydantic import AfterValidator, BaseModel, model_validator
 from server.models.common import UtcDatetime
 from server.models.order import OrderCreate
 from server.models.user import UserCreate
-
-_BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
-
+from server.security.passwords import BCRYPT_HASH
 
 LOCKED_PASSWORD_HASH = "!"  # noqa: S105 - deliberately not a hash, so no password matches
 """Stored for a user imported with neither password nor hash: no password matches it until one is set."""
@@ -24,7 +21,7 @@ LOCKED_PASSWORD_HASH = "!"  # noqa: S105 - deliberately not a hash, so no passwo
 
 def _check_hash(value: str) -> str:
     # A locked account's marker comes back in exports with hashes, so it must import again.
-    if value != LOCKED_PASSWORD_HASH and not _BCRYPT_HASH.fullmatch(value):
+    if value != LOCKED_PASSWORD_HASH and not BCRYPT_HASH.fullmatch(value):
         raise ValueError("is not a bcrypt hash")
     return value
 

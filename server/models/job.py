@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from server.models.common import InputModel
 
@@ -18,7 +18,16 @@ class ImportJobCreate(InputModel):
 
     type: Literal["import"]
     mode: Literal["all-or-nothing", "skip-invalid"] = "all-or-nothing"
-    data: dict[str, Any]
+    data: Annotated[
+        dict[str, Any],
+        Field(
+            json_schema_extra={
+                # Each record is checked when the job runs; the job reports the first one it refuses.
+                "properties": {"users": {"type": "array", "items": {}}, "orders": {"type": "array", "items": {}}},
+                "additionalProperties": False,
+            }
+        ),
+    ]
 
 
 class ExportJobCreate(InputModel):
@@ -27,10 +36,16 @@ class ExportJobCreate(InputModel):
     type: Literal["export"]
     tables: list[Section] = Field(default=["users", "orders"], min_length=1)
     format: Literal["json", "ndjson"] = "json"
-    include_password_hashes: bool = False
+    include_password_hashes: StrictBool = False  # a true JSON boolean: this one exports every password hash
 
 
-JobCreate = Annotated[ImportJobCreate | ExportJobCreate, Field(discriminator="type")]
+class SnapshotJobCreate(InputModel):
+    """Write a snapshot of the whole database to MEMDB_DATA_DIR now (the log before it is then removed)."""
+
+    type: Literal["snapshot"]
+
+
+JobCreate = Annotated[ImportJobCreate | ExportJobCreate | SnapshotJobCreate, Field(discriminator="type")]
 
 
 class Progress(BaseModel):
@@ -40,7 +55,7 @@ class Progress(BaseModel):
 
 class JobPublic(BaseModel):
     id: UUID
-    type: Literal["import", "export"]
+    type: Literal["import", "export", "snapshot"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     parameters: dict[str, Any]
     progress: Progress

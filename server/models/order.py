@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, JsonValue, WithJsonSchema
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -32,10 +32,24 @@ class ShippingAddress(InputModel):
 
 
 ProductName = Annotated[str, PydanticField(min_length=1, max_length=200)]
-MAX_QUANTITY = 2**63 - 1
-"""A signed 64-bit integer: larger whole numbers cannot be written back as JSON."""
-Quantity = Annotated[int, PydanticField(gt=0, le=MAX_QUANTITY)]
-Money = Annotated[Decimal, PydanticField(gt=0, decimal_places=2, max_digits=14)]
+MAX_QUANTITY = 2**53 - 1
+"""The largest whole number every JSON reader (JavaScript's too) holds exactly, and an OpenAPI bound can state."""
+Quantity = Annotated[int, PydanticField(ge=1, le=MAX_QUANTITY)]
+MONEY_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+Money = Annotated[
+    Decimal,
+    PydanticField(gt=0, decimal_places=2, max_digits=14),
+    # What the three rules above accept, as JSON Schema says it: a number or a decimal string.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999999.99, "multipleOf": 0.01},
+                {"type": "string", "pattern": MONEY_PATTERN},
+            ],
+            "description": 'More than 0, at most 2 decimal places and 14 digits; as a number or a string (`"19.90"`).',
+        }
+    ),
+]
 
 
 class Order(SQLModel):
@@ -54,7 +68,31 @@ class Order(SQLModel):
     updated_at: datetime = Field(default_factory=utc_now, sa_column_kwargs={"onupdate": utc_now})
 
 
+_ADDRESS_EXAMPLE: dict[str, JsonValue] = {
+    "line1": "12 Rue de Rivoli",
+    "city": "Paris",
+    "postal_code": "75004",
+    "country": "France",
+}
+
+
 class OrderCreate(InputModel):
+    # The example's user is one of data/sample.json's, so "Try it out" works against the sample data.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "7fcd9eb1-a7ca-4415-b66e-b16f508ebad7",
+                    "product_name": "Mechanical keyboard",
+                    "quantity": 1,
+                    "total_price": "89.90",
+                    "status": "pending",
+                    "shipping_address": _ADDRESS_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     user_id: UUID
     product_name: ProductName
     quantity: Quantity
@@ -66,6 +104,7 @@ class OrderCreate(InputModel):
 
 
 class OrderUpdate(PatchModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "paid"}]})
     nullable: ClassVar[frozenset[str]] = frozenset({"shipping_address", "metadata"})
 
     user_id: UUID | None = None

@@ -29,6 +29,13 @@ class LoginRequest(InputModel):
     password: str
 
 
+class LoginForm(BaseModel):
+    """The OAuth2 password form ``POST /auth/token`` also takes (``username`` is the email)."""
+
+    username: str
+    password: str
+
+
 class RefreshRequest(InputModel):
     refresh_token: str
 

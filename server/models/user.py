@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, EmailStr
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, WithJsonSchema
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -23,15 +24,59 @@ class Role(enum.StrEnum):
 
 
 def _check_password(value: str) -> str:
-    size = len(value.encode())
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can spell
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     if not MIN_PASSWORD_BYTES <= size <= MAX_PASSWORD_BYTES:
         raise ValueError(f"must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes in UTF-8")
     return value
 
 
-Password = Annotated[str, AfterValidator(_check_password)]
+def _check_email(value: str) -> str:
+    # Syntax only, as pydantic's EmailStr, but quoted local parts and address literals are addresses too.
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_quoted_local=True, allow_domain_literal=True)
+    except EmailNotValidError as error:
+        raise ValueError(f"must be a valid email address: {error}") from None
+    return checked.normalized
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{letter.lower()}{letter.upper()}]" for letter in word)
+
+
+_UNROUTABLE = "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+Email = Annotated[
+    str,
+    AfterValidator(_check_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            # email-validator's refusals that ``format: email`` allows: special-use names, dotless domains.
+            "not": {"pattern": f"[@.]({_UNROUTABLE})\\.?$|@[^.\\[]*$"},
+            "description": "An email address whose domain has a dot and is not a special-use name (`.test`, `.local`).",
+        }
+    ),
+]
+"""An email address as a request gives it (the stored row keeps ``EmailStr``, which makes it case-insensitive)."""
+
+Password = Annotated[
+    str,
+    AfterValidator(_check_password),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": MIN_PASSWORD_BYTES,
+            "maxLength": MAX_PASSWORD_BYTES,
+            "writeOnly": True,
+            "description": f"{MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt reads no further).",
+        }
+    ),
+]
 FullName = Annotated[str, PydanticField(min_length=1, max_length=100)]
-Age = Annotated[int, PydanticField(gt=0, lt=150)]
+Age = Annotated[int, PydanticField(ge=1, le=149)]
 
 
 class User(SQLModel):
@@ -49,7 +94,21 @@ class User(SQLModel):
 
 
 class UserCreate(InputModel):
-    email: EmailStr
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "full_name": "Ada Lovelace",
+                    "age": 36,
+                    "metadata": {"source": "web"},
+                    "password": "correct-horse-battery",
+                }
+            ]
+        }
+    )
+
+    email: Email
     full_name: FullName
     age: Age | None = None
     role: Role = Role.user
@@ -58,9 +117,10 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(PatchModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King", "age": 37}]})
     nullable: ClassVar[frozenset[str]] = frozenset({"age", "metadata"})
 
-    email: EmailStr | None = None
+    email: Email | None = None
     full_name: FullName | None = None
     age: Age | None = None
     role: Role | None = None
@@ -69,6 +129,23 @@ class UserUpdate(PatchModel):
 
 
 class UserPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7e4c8e-3f6a-4d4b-9a57-2f0c1e9d8a11",
+                    "email": "ada@example.com",
+                    "full_name": "Ada Lovelace",
+                    "age": 36,
+                    "role": "user",
+                    "metadata": {"source": "web"},
+                    "created_at": "2026-01-05T09:30:00.000000Z",
+                    "updated_at": "2026-01-05T09:30:00.000000Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     email: EmailStr
     full_name: str

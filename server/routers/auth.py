@@ -15,16 +15,18 @@ from pydantic import ValidationError
 from server.deps import SettingsDep, StoreDep
 from server.errors import APIError
 from server.models.common import Envelope, utc_now
-from server.models.session import LoginRequest, Me, RefreshRequest, TokenPair
+from server.models.session import LoginForm, LoginRequest, Me, RefreshRequest, TokenPair
+from server.paths import API_PREFIX
 from server.responses import plain
-from server.routers import API_PREFIX
+from server.security.access import AuthenticateFirstRoute
 from server.security.auth import CurrentUser, TokensDep, unauthorized
-from server.security.passwords import verify_password
+from server.security.passwords import LoginCheck, hash_password
 from server.security.tokens import InvalidToken, RefreshToken
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
+from server.validation import details
 from store import MissingReference, NotFound, Predicate
 
-router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], route_class=AuthenticateFirstRoute)
 
 FORM = "application/x-www-form-urlencoded"
 _LOGIN_EXAMPLES = {"json": {"value": {"email": "admin@memdb.dev", "password": "memdb-admin-2026"}}}
@@ -47,8 +49,7 @@ async def _login_fields(request: Request) -> LoginRequest:
     except (orjson.JSONDecodeError, UnicodeDecodeError):
         raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON or form data") from None
     except ValidationError as error:
-        details = [{"field": ".".join(("body", *map(str, e["loc"]))), "message": e["msg"]} for e in error.errors()]
-        raise APIError(422, "VALIDATION_ERROR", "request validation failed", details) from None
+        raise APIError(422, "VALIDATION_ERROR", "request validation failed", details(error.errors(), "body")) from None
 
 
 async def _start_session(
@@ -81,11 +82,12 @@ def _token_response(tokens: TokensDep, user: dict[str, Any], refresh: RefreshTok
 @router.post(
     "/token",
     response_model=Envelope[TokenPair],
+    responses={401: {"description": "Wrong email or password."}},
     openapi_extra={
         "requestBody": {
             "content": {
                 "application/json": {"schema": LoginRequest.model_json_schema(), "examples": _LOGIN_EXAMPLES},
-                FORM: {"schema": {"type": "object", "properties": {"username": {}, "password": {}}}},
+                FORM: {"schema": LoginForm.model_json_schema()},
             },
             "required": True,
         }
@@ -96,16 +98,30 @@ async def login(request: Request, store: StoreDep, settings: SettingsDep, tokens
     fields = await _login_fields(request)
     found = await store.find(USERS.name, USER_QUERIES.parse([("email", fields.email)], None, per_page=1), reveal=True)
     user = found.items[0] if found.items else None
-    # Unknown emails are checked against a dummy hash so both failures take the same time.
-    hashed = user["password_hash"] if user else request.app.state.dummy_hash
-    if not await verify_password(fields.password, hashed) or user is None:
+    check: LoginCheck = request.app.state.login_check
+    stored_hash = user["password_hash"] if user else None
+    # Unknown emails and locked accounts cost a bcrypt check at the configured cost too: failures look alike.
+    if not await check.matches(fields.password, stored_hash) or user is None or stored_hash is None:
         raise _bad_credentials()
     expired = [("user_id", user["id"]), ("refresh_expires_at__lt", utc_now().isoformat())]
     await store.purge(SESSIONS.name, SESSION_QUERIES.parse(expired, None).predicates)
-    return await _start_session(store, settings, tokens, user, hashed)
+    response = await _start_session(store, settings, tokens, user, stored_hash)
+    if check.outdated(stored_hash):
+        await _rehash(store, user["id"], fields.password, stored_hash, check.rounds)
+    return response
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair])
+async def _rehash(store: StoreDep, user_id: str, password: str, stored_hash: str, rounds: int) -> None:
+    """Store ``password`` hashed at the configured cost, unless the password changed meanwhile."""
+    new_hash = await hash_password(password, rounds)
+    unchanged = (Predicate(("password_hash",), "eq", stored_hash),)
+    with contextlib.suppress(NotFound):  # deleted, or given another password while bcrypt ran
+        await store.update(USERS.name, uuid.UUID(user_id), {"password_hash": new_hash}, guard=unchanged)
+
+
+@router.post(
+    "/refresh", response_model=Envelope[TokenPair], responses={401: {"description": "Not a current refresh token."}}
+)
 async def refresh(
     body: Annotated[RefreshRequest, Body()], store: StoreDep, settings: SettingsDep, tokens: TokensDep
 ) -> Response:

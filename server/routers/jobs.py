@@ -2,40 +2,51 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from server.deps import SettingsDep, StoreDep
 from server.errors import APIError
+from server.ingest.document import DatasetError, DocumentCheck, NotJson
+from server.ingest.ndjson import NdjsonCheck
 from server.jobs.exports import Exporter
-from server.jobs.imports import Importer, RawRecord, records_from_document
+from server.jobs.imports import Importer
 from server.jobs.registry import Job, JobRegistry, JobStatus, Pacer
+from server.jobs.snapshots import SnapshotJob
+from server.jobs.upload import ImportSlots, Upload, receive
 from server.middleware.concurrency import InFlight
 from server.models.common import CollectionEnvelope, Envelope
-from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic
+from server.models.job import ExportJobCreate, ImportJobCreate, JobCreate, JobPublic, SnapshotJobCreate
+from server.paths import API_PREFIX
 from server.responses import collection, plain
-from server.routers import API_PREFIX
+from server.security.access import AuthenticateFirstRoute
 from server.security.auth import AdminOnly
+from server.settings import Settings
+from server.validation import details
 from store import Page
 from store.codecs import datetime_to_micros, micros_to_text
 
-router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/jobs", tags=["jobs"], dependencies=[AdminOnly], route_class=AuthenticateFirstRoute
+)
 
 NDJSON = "application/x-ndjson"
-_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate] = TypeAdapter(JobCreate)
+_JOB_CREATE: TypeAdapter[ImportJobCreate | ExportJobCreate | SnapshotJobCreate] = TypeAdapter(JobCreate)
 _BODY_SCHEMA = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [ImportJobCreate.model_json_schema(), ExportJobCreate.model_json_schema()]}
+                "schema": {
+                    "oneOf": [
+                        ImportJobCreate.model_json_schema(),
+                        ExportJobCreate.model_json_schema(),
+                        SnapshotJobCreate.model_json_schema(),
+                    ]
+                }
             },
             NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
         },
@@ -85,39 +96,33 @@ def _invalid(message: str, details: list[dict[str, str]] | None = None) -> APIEr
     return APIError(422, "VALIDATION_ERROR", message, details)
 
 
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a large document is built: it has no cycles, and each pass would
-    walk every object made so far (it halves the time ``orjson.loads`` holds the event loop for a large import)."""
-    enabled = gc.isenabled()
-    gc.disable()
+def _slots(request: Request) -> ImportSlots:
+    slots: ImportSlots = request.app.state.import_slots
+    return slots
+
+
+async def _received(request: Request, settings: Settings, check: DocumentCheck | NdjsonCheck) -> Upload:
+    """The body, streamed through ``check`` into a spool file; a body that is not a dataset is refused."""
     try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        return await receive(
+            request, check, _slots(request), settings.max_body_bytes, settings.import_spool_dir, _pacer(request, own=1)
+        )
+    except NotJson as error:
+        message = str(error) if isinstance(check, NdjsonCheck) else "the request body is not valid JSON"
+        raise APIError(400, "BAD_REQUEST", message) from None
+    except DatasetError as error:  # its message names the line or the member
+        raise _invalid(str(error), [{"field": "body", "message": str(error)}]) from None
 
 
-async def _ndjson_records(body: bytes, pacer: Pacer) -> list[RawRecord]:
-    """The records of an NDJSON body, users first; parsed line by line, pausing for others now and then."""
-    counters: dict[str, int] = {}
-    records: list[RawRecord] = []
-    for number, line in enumerate(body.splitlines(), start=1):
-        await pacer.breathe()
-        if not line.strip():
-            continue
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise APIError(400, "BAD_REQUEST", f"line {number} is not valid JSON") from None
-        section = item.get("section") if isinstance(item, dict) else None
-        if section not in ("users", "orders") or "record" not in item:
-            raise _invalid(f'line {number}: expected {{"section": "users"|"orders", "record": {{...}}}}')
-        index = counters.get(section, 0)
-        counters[section] = index + 1
-        records.append(RawRecord(section, index, item["record"]))
-    records.sort(key=lambda record: record.section != "users")  # users before the orders that need them
-    return records
+def _job_request(upload: Upload) -> ImportJobCreate | ExportJobCreate | SnapshotJobCreate:
+    """What a JSON body asks for: its members beside ``data`` validated, ``data`` itself already checked."""
+    assert isinstance(upload.check, DocumentCheck)
+    document = {**upload.check.header, **({"data": {}} if upload.check.found else {})}
+    try:
+        return _JOB_CREATE.validate_python(document)
+    except ValidationError as error:
+        upload.close()
+        raise _invalid("request validation failed", details(error.errors(), "body")) from None
 
 
 @router.post("", status_code=202, response_model=Envelope[JobPublic], openapi_extra=_BODY_SCHEMA)
@@ -129,39 +134,31 @@ async def create_job(
 ) -> Response:
     """Start an import or an export; answers 202 with the job to watch."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
     if media_type == NDJSON:
         if mode not in ("all-or-nothing", "skip-invalid"):
             raise _invalid("mode must be all-or-nothing or skip-invalid", [{"field": "query.mode", "message": mode}])
-        spec: ImportJobCreate | ExportJobCreate = ImportJobCreate(type="import", mode=mode, data={})
-        records = await _ndjson_records(body, _pacer(request, own=1))
+        upload = await _received(request, settings, NdjsonCheck())
+        spec: ImportJobCreate | ExportJobCreate | SnapshotJobCreate = ImportJobCreate(type="import", mode=mode, data={})
     elif media_type == "application/json":
-        try:
-            # orjson builds the (possibly huge) document several times faster than pydantic's JSON parser
-            # would, and the event loop waits for whichever does it.
-            with _collection_paused():
-                document = orjson.loads(body)
-            spec = _JOB_CREATE.validate_python(document)
-        except orjson.JSONDecodeError:
-            raise APIError(400, "BAD_REQUEST", "the request body is not valid JSON") from None
-        except ValidationError as error:
-            details = [{"field": "body." + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
-            raise _invalid("request validation failed", details) from None
-        records = []
-        if isinstance(spec, ImportJobCreate):
-            try:
-                records = records_from_document(spec.data)
-            except ValueError as error:
-                raise _invalid(str(error), [{"field": "body.data", "message": str(error)}]) from None
+        upload = await _received(request, settings, DocumentCheck(at="data"))
+        spec = _job_request(upload)
     else:
         raise APIError(415, "UNSUPPORTED_MEDIA_TYPE", f"send application/json or {NDJSON}")
 
     if isinstance(spec, ImportJobCreate):
-        parameters: dict[str, Any] = {"mode": spec.mode, "records": len(records)}
-        job = Job("import", parameters, total=len(records))
-        body_of_job = Importer(store, records, spec.mode, settings.bcrypt_rounds, _pacer(request))
-        _registry(request).submit(job, body_of_job)
+        parameters: dict[str, Any] = {"mode": spec.mode, "records": upload.total}
+        job = Job("import", parameters, total=upload.total)
+        importer = Importer(store, upload.records(), upload.total, spec.mode, settings.bcrypt_rounds, _pacer(request))
+        _registry(request).submit(job, importer, on_done=upload.close)  # the spool file goes with the job
+    elif isinstance(spec, SnapshotJobCreate):
+        upload.close()
+        snapshots = request.app.state.snapshotter
+        if snapshots is None:
+            raise APIError(409, "CONFLICT", "persistence is off: set MEMDB_DATA_DIR to take snapshots")
+        job = Job("snapshot", {})
+        _registry(request).submit(job, SnapshotJob(snapshots))
     else:
+        upload.close()
         parameters = {
             "tables": spec.tables,
             "format": spec.format,
@@ -192,17 +189,32 @@ async def get_job(job_id: UUID, request: Request) -> Response:
 
 @router.delete("/{job_id}", response_model=Envelope[JobPublic])
 async def cancel_job(job_id: UUID, request: Request) -> Response:
-    """Cancel a queued or running job (an all-or-nothing import leaves nothing behind)."""
+    """Cancel a queued or running job and remove it (an all-or-nothing import leaves nothing behind)."""
     job = _find(request, job_id)
     if job.finished:
         raise APIError(409, "CONFLICT", f"the job has already finished ({job.status.value})")
     await _registry(request).cancel(job)
     if job.status is not JobStatus.cancelled:  # it finished (an import's commit was already under way)
         raise APIError(409, "CONFLICT", f"the job {job.status.value} before it could be cancelled")
+    _registry(request).forget(job)  # a DELETE removes what it cancelled: the answer is its last state
     return plain(_public(request, job), cache_control="no-store")
 
 
-@router.get("/{job_id}/result", response_class=Response)
+_RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The export file, as it was asked for.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": 'a dataset: {"users": [...], "orders": [...]}'}
+            },
+            NDJSON: {"schema": {"type": "string", "description": 'lines of {"section": "users", "record": {...}}'}},
+        },
+    },
+    409: {"description": "Not finished."},
+}
+
+
+@router.get("/{job_id}/result", response_class=Response, responses=_RESULT_RESPONSES)
 async def get_job_result(job_id: UUID, request: Request) -> Response:
     """Download a finished export, in the format it was asked for."""
     job = _find(request, job_id)

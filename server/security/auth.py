@@ -1,18 +1,23 @@
-"""Who is calling, and may they: the authentication and role dependencies.
+"""Who is calling, and may they: one :func:`authenticate`, and the dependencies built on it.
 
-``CurrentUser`` resolves a bearer token to a :class:`Caller` — the token must
-be correctly signed and unexpired, and its session must still exist (so logout,
-password changes and deleting the user revoke it at once); the caller's role is
-read from the store, not trusted from the token. The session and its user are
-read once per session and then kept in a :class:`CallerCache` that the store's
-writes empty (on Redis, the writes of every node). ``AdminOnly`` guards routes
-for admins. Everything that decides "who may do what" lives here.
+A bearer token resolves to a :class:`Caller`: the token must be correctly
+signed and unexpired, and its session must still exist (so logout, password
+changes and deleting the user revoke it at once); the caller's role is read
+from the store, not trusted from the token. The session and its user are read
+once per session and then kept in a :class:`CallerCache` that the store's
+writes empty (on Redis, the writes of every node: the cache asks first whether
+any changed). :func:`authenticate` does this once per request and keeps the
+answer in the request's scope: :mod:`server.security.access` calls it before a
+route reads its body, and the route's own dependencies (``MaybeUser``,
+``CurrentUser``, ``AdminOnly``) then find it there. Everything that decides
+"who may do what" lives here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from enum import IntEnum
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -22,7 +27,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from server.errors import APIError
 from server.models.user import Role
-from server.routers import LOGIN_PATH
+from server.paths import LOGIN_PATH
 from server.security.callers import CallerCache
 from server.security.tokens import InvalidToken, TokenService
 from server.tables import ORDER_QUERIES, SESSIONS
@@ -89,6 +94,45 @@ async def _caller(request: Request, token: str) -> Caller:
     return caller
 
 
+class Access(IntEnum):
+    """What a route asks of its caller, each level including the ones before it."""
+
+    PUBLIC = 0
+    """Anyone; a bearer token is not looked at."""
+    OPTIONAL = 1
+    """Anyone, but a bearer token, if sent, must be valid."""
+    TOKEN = 2
+    """A valid bearer token."""
+    ADMIN = 3
+    """A valid bearer token of an admin."""
+
+
+CALLER_SCOPE_KEY = "memdb.caller"
+"""Where :func:`authenticate` keeps a request's caller (``None``: no token was sent)."""
+_UNRESOLVED: Any = object()
+
+
+async def authenticate(request: Request, access: Access) -> Caller | None:
+    """The request's caller, checked against ``access``: ``401`` or ``403`` if they fall short.
+
+    Decided from the headers alone, and resolved once per request: the answer is
+    kept in the request's scope, so checking again (before the body, then as a
+    dependency) costs a dictionary lookup.
+    """
+    scope = request.scope
+    caller: Caller | None = scope.get(CALLER_SCOPE_KEY, _UNRESOLVED)
+    if caller is _UNRESOLVED:
+        token = _bearer_token(request)
+        caller = None if token is None else await _caller(request, token)
+        scope[CALLER_SCOPE_KEY] = caller
+    if caller is None:
+        if access >= Access.TOKEN:
+            raise unauthorized()
+    elif access is Access.ADMIN and not caller.is_admin:
+        raise forbidden("this needs the admin role")
+    return caller
+
+
 class OptionalBearer(SecurityBase):
     """The caller if a bearer token was sent (it must then be valid), else ``None``.
 
@@ -96,24 +140,30 @@ class OptionalBearer(SecurityBase):
     dependency on one: FastAPI resolves it in one step rather than two.
     """
 
+    access = Access.OPTIONAL
+
     def __init__(self) -> None:
         scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
         self.model = scheme.model
         self.scheme_name = scheme.scheme_name
 
     async def __call__(self, request: Request) -> Caller | None:
-        token = _bearer_token(request)
-        return None if token is None else await _caller(request, token)
+        return await authenticate(request, self.access)
 
 
 class RequiredBearer(OptionalBearer):
     """The caller, who must have sent a valid bearer token."""
 
+    access = Access.TOKEN
+
     async def __call__(self, request: Request) -> Caller:
-        token = _bearer_token(request)
-        if token is None:
-            raise unauthorized()
-        return await _caller(request, token)
+        return cast(Caller, await authenticate(request, self.access))  # never None: that is a 401
+
+
+class AdminBearer(RequiredBearer):
+    """The caller, who must have sent a valid bearer token and hold the admin role."""
+
+    access = Access.ADMIN
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -123,18 +173,11 @@ def _bearer_token(request: Request) -> str | None:
 
 optional_caller = OptionalBearer()
 current_caller = RequiredBearer()
+admin_caller = AdminBearer()
 MaybeUser = Annotated[Caller | None, Depends(optional_caller)]
 CurrentUser = Annotated[Caller, Depends(current_caller)]
-
-
-async def require_admin(caller: CurrentUser) -> Caller:
-    if not caller.is_admin:
-        raise forbidden("this needs the admin role")
-    return caller
-
-
-AdminUser = Annotated[Caller, Depends(require_admin)]
-AdminOnly = Depends(require_admin)
+AdminUser = Annotated[Caller, Depends(admin_caller)]
+AdminOnly = Depends(admin_caller)
 
 
 def owned_by(caller: Caller) -> tuple[Predicate, ...]:

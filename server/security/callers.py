@@ -5,7 +5,7 @@ them through the store's mailbox costs a round trip per request, most of the
 work of a small read. This cache keeps the answer per session id, and the store
 actor shows it every command it applies, on the actor's loop, before the writer
 hears back: any command that may change an existing session or user (an update,
-a delete, a purge, a load, an import's commit, a rollback) empties it. So a
+a delete, a purge, a load, an import's commit, a rollback, a snapshot's restore) empties it. So a
 logout, a password or role change, or a deleted user takes effect on the very
 next request, exactly as without the cache. New rows (a login, a sign-up) change
 no one already cached and leave it alone.
@@ -33,6 +33,8 @@ Value = TypeVar("Value")
 _READS = c.Get | c.Find | c.Children | c.Parent | c.Snapshot | c.Checkpoint | c.Counts | c.Begin
 _NEW_ROWS = c.Insert | c.InsertEach | c.Stage
 """Rows no cached caller depends on: new ones, or ones not visible yet (staged)."""
+_NO_ROWS = c.ListSnapshots | c.DescribeSnapshot | c.FindSnapshot | c.TakeSnapshot | c.DropSnapshot
+"""Snapshot commands that change no row (a restore does: it empties the cache like any other write)."""
 
 
 class CallerCache(Generic[Value]):
@@ -74,7 +76,7 @@ class CallerCache(Generic[Value]):
 
     def watch(self, command: c.Command[Any]) -> None:
         """The store actor's watcher: empty the cache if ``command`` may have changed a watched row."""
-        if isinstance(command, _READS | _NEW_ROWS):
+        if isinstance(command, _READS | _NEW_ROWS | _NO_ROWS):
             return
         if isinstance(command, c.Update | c.Delete | c.Purge) and command.table not in self.watched:
             return

@@ -1,21 +1,30 @@
-"""Per-client allowances: a leaky bucket (aiolimiter) per key, in a bounded map.
+"""Per-client allowances over a moving 60-second window (the ``limits`` package's moving-window storage).
 
 Keys are ``user:<id>`` for authenticated callers and ``addr:<ip>`` otherwise.
-The map holds at most ``max_clients`` buckets; the least recently seen are
-forgotten first, so a flood of new addresses cannot grow memory. A forgotten
-bucket was idle the longest, and a new one starts full — the worst a flood can
-do is give an idle client a fresh allowance.
+Every admitted request is remembered for 60 s, and one is admitted only while
+fewer than ``limit`` are remembered, so no 60-second window ever holds more
+than ``limit`` requests of one client (a token bucket lets a full bucket plus a
+minute's refill, nearly twice the figure, through in the first minute). The
+state lives in a :class:`BoundedWindowStorage`: at most ``max_clients`` keys.
+
+``limits``' ``MovingWindowRateLimiter.hit`` is exactly the storage's
+``acquire_entry(item.key_for(key), item.amount, item.get_expiry())``; the check
+calls the storage itself with the client's key as it is (each limiter has a
+storage of its own), because ``key_for``'s escaping and the strategy's wrapper
+were two thirds of the cost of a check (11 µs against 4 µs, measured in one
+run). A storage shared by several limiters (Redis) would need ``key_for``'s
+namespacing back.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiolimiter import AsyncLimiter
+from limits import RateLimitItemPerMinute
 
-WINDOW_SECONDS = 60.0
+from server.security.window_storage import BoundedWindowStorage, loop_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,52 +33,32 @@ class Verdict:
     limit: int
     remaining: int
     reset_seconds: int
+    """Seconds until the whole allowance is back (every remembered request has left the window)."""
     retry_after: int
-
-
-class ClientBucket(AsyncLimiter):
-    """An :class:`AsyncLimiter` that can say how full it is without blocking."""
-
-    __slots__ = ()
-
-    async def take(self) -> bool:
-        """Take one unit if there is room now; never wait for room."""
-        if not self.has_capacity():
-            return False
-        await self.acquire()  # returns at once: has_capacity() just said there is room
-        return True
-
-    @property
-    def level(self) -> float:
-        """How full the bucket is now (aiolimiter keeps this private; it has no public reading)."""
-        self._leak()
-        return float(self._level)
+    """Seconds until one more request fits, when this one was refused; else 0."""
 
 
 class RateLimiter:
-    """``limit`` requests per minute per key, remembering at most ``max_clients`` keys."""
+    """``limit`` requests per moving minute per key, remembering at most ``max_clients`` keys."""
 
-    def __init__(self, limit: int, max_clients: int = 10_000) -> None:
+    def __init__(self, limit: int, max_clients: int = 10_000, clock: Callable[[], float] = loop_time) -> None:
         self.limit = limit
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, ClientBucket] = OrderedDict()
-        self._per_second = limit / WINDOW_SECONDS
+        self.storage = BoundedWindowStorage(max_clients, clock)
+        self._item = RateLimitItemPerMinute(limit)
+        self._expiry = self._item.get_expiry()
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self.storage)
 
     async def check(self, key: str) -> Verdict:
         """Count one request for ``key`` if its allowance permits."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = ClientBucket(self.limit, WINDOW_SECONDS)
-            self._buckets[key] = bucket
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        allowed = await bucket.take()
-        level = bucket.level
-        reset = math.ceil(level / self._per_second)
-        retry = 0 if allowed else max(1, math.ceil((level + 1 - self.limit) / self._per_second))
-        return Verdict(allowed, self.limit, max(0, math.floor(self.limit - level)), reset, retry)
+        allowed = await self.storage.acquire_entry(key, self._item.amount, self._expiry)
+        held, oldest, newest, now = self.storage.entries(key)  # the window as that left it
+        reset = 0 if newest is None else _seconds(newest + self._expiry - now)
+        retry = 0 if allowed or oldest is None else max(1, _seconds(oldest + self._expiry - now))
+        return Verdict(allowed, self.limit, self.limit - held, reset, retry)
+
+
+def _seconds(interval: float) -> int:
+    """Whole seconds, rounded up: a client waiting this long is never early."""
+    return math.ceil(interval)

@@ -81,7 +81,8 @@ class TokenService:
             token = RefreshToken(uuid.UUID(session), int(generation), mac)
         except ValueError:
             raise InvalidToken("malformed refresh token") from None
-        if str(token.generation) != generation:  # one spelling per token: "007" is not generation 7
+        # One spelling per token, the one issued: "007" is not generation 7, nor "{…}" or "URN:UUID:…" this session.
+        if str(token.generation) != generation or str(token.session_id) != session:
             raise InvalidToken("malformed refresh token")
         if not hmac.compare_digest(mac, self._mac(token.session_id, token.generation)):
             raise InvalidToken("not a refresh token of ours")

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import orjson
 from redis import exceptions as redis_errors
@@ -53,6 +53,7 @@ from store.table import EncodedRows, Row, Table
 
 logger = logging.getLogger("memdb.store.redis")
 
+T = TypeVar("T")
 Watcher = Callable[["c.Command[Any]"], None]
 Parents = dict[tuple[str, int], Row | None]
 """Embedded rows by (foreign-key name, row index); ``None`` when the key is null or names no row."""
@@ -83,6 +84,7 @@ class RedisStore(StoreClient):
     ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.recovering = False  # the client API's; Redis recovers its own data before it answers
         specs = tuple(specs)
         self.tables = {spec.name: Table(spec) for spec in specs}
         self.layouts = {name: Layout(prefix, table) for name, table in self.tables.items()}
@@ -109,6 +111,10 @@ class RedisStore(StoreClient):
         """There is no actor: a client method this class does not answer itself is refused, clearly."""
         raise Unsupported("Redis")
 
+    async def _call(self, command: c.Command[T]) -> T:
+        """A command only the embedded actor answers (named snapshots, for one): refused, clearly."""
+        raise Unsupported("Redis")
+
     def watch(self, watcher: Watcher) -> None:
         """Show ``watcher`` every write command this node applied (as the actor shows its watchers)."""
         self._watchers.append(watcher)
@@ -131,10 +137,11 @@ class RedisStore(StoreClient):
 
         A cache of rows from these tables is exact while these counts stay where they were when it was filled.
         """
-        counts = await self._call(self.redis.mget([f"{self.prefix}changed:{name}" for name in tables]))
+        counts = await self._send(self.redis.mget([f"{self.prefix}changed:{name}" for name in tables]))
         return tuple(int(count or 0) for count in counts)
 
-    async def _call(self, action: Awaitable[Any]) -> Any:
+    async def _send(self, action: Awaitable[Any]) -> Any:
+        """One call to Redis, waiting its turn; Redis's refusals as the store's errors."""
         try:
             async with self._turns:
                 return await action
@@ -144,7 +151,7 @@ class RedisStore(StoreClient):
             raise StoreUnavailable("the store's Redis server cannot be reached; retry shortly") from None
 
     async def _script(self, script: Any, request: Mapping[str, Any]) -> list[Any]:
-        answer = await self._call(script(args=[self.prefix, orjson.dumps(request)]))
+        answer = await self._send(script(args=[self.prefix, orjson.dumps(request)]))
         return cast(list[Any], answer)
 
     def _layout(self, name: str) -> Layout:
@@ -163,10 +170,10 @@ class RedisStore(StoreClient):
         """``(seq, version, data, staged)`` per row key (all ``None`` for a missing row)."""
         if len(keys) == 1:  # a plain command: no script to run for the commonest read
             found_one = self.redis.hmget(keys[0], ["s", "v", "d", "t"])
-            return [tuple(await self._call(cast(Awaitable[list[Any]], found_one)))]
+            return [tuple(await self._send(cast(Awaitable[list[Any]], found_one)))]
         found: list[tuple[Any, ...]] = []
         for part in chunks(keys, FETCH_CHUNK):
-            flat = await self._call(self._fetch_script(args=list(part)))
+            flat = await self._send(self._fetch_script(args=list(part)))
             found.extend(tuple(flat[i : i + 4]) for i in range(0, len(flat), 4))
         return found
 
@@ -256,7 +263,7 @@ class RedisStore(StoreClient):
         arguments: list[Any] = [zset, layout.row_prefix, start, stop, layout.disorder]
         for fk in fks:
             arguments += [f"{layout.name}:{fk.field}:", self.layouts[fk.target].row_prefix]
-        flat = await self._call(self._page_script(args=arguments))
+        flat = await self._send(self._page_script(args=arguments))
         width = 3 * (1 + len(fks))
         rows: list[Row] = []
         parents: Parents = {}
@@ -320,7 +327,7 @@ class RedisStore(StoreClient):
                     pipe.zcard(key)
                 else:
                     pipe.hget(kind, key)
-        answers = iter(await self._call(pipe.execute()))
+        answers = iter(await self._send(pipe.execute()))
         best: tuple[int, q.Predicate, list[tuple[str, str, Any]]] | None = None
         for predicate, lookups in options:
             found = [(kind, key, next(answers)) for kind, key in lookups]
@@ -344,7 +351,7 @@ class RedisStore(StoreClient):
             pipe = self.redis.pipeline(transaction=False)
             for zset in zsets:
                 pipe.zrange(zset, 0, -1)
-            for members in await self._call(pipe.execute()):
+            for members in await self._send(pipe.execute()):
                 buckets.append([member.decode() for member in members])
         return buckets, tuple(p for p in predicates if p is not chosen)
 
@@ -386,7 +393,7 @@ class RedisStore(StoreClient):
             candidates = await self._visible_rows(layout, pks)
             if len(buckets) > 1:
                 candidates.sort(key=_seq)
-            disordered = bool(await self._call(self.redis.exists(layout.disorder)))
+            disordered = bool(await self._send(self.redis.exists(layout.disorder)))
         matches = q._filter(table, candidates, rest)
         if not paged:
             return matches, len(matches), None
@@ -443,7 +450,7 @@ class RedisStore(StoreClient):
     async def snapshot(self, tables: tuple[str, ...], reveal: bool = False) -> dict[str, TableSnapshot]:
         layouts = [self._layout(name) for name in tables]
         arguments = [part for layout in layouts for part in (layout.all, layout.row_prefix)]
-        answer = await self._call(self._export_script(args=arguments))
+        answer = await self._send(self._export_script(args=arguments))
         snapshots: dict[str, TableSnapshot] = {}
         for layout, flat in zip(layouts, answer, strict=True):
             rows = [layout.unpack(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
@@ -451,14 +458,14 @@ class RedisStore(StoreClient):
         return snapshots
 
     async def checkpoint(self) -> dict[str, int]:
-        values = await self._call(self.redis.mget([layout.seq for layout in self.layouts.values()]))
+        values = await self._send(self.redis.mget([layout.seq for layout in self.layouts.values()]))
         return {name: int(value or 0) for name, value in zip(self.layouts, values, strict=True)}
 
     async def counts(self) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)
         for layout in self.layouts.values():
             pipe.zcard(layout.all)
-        return dict(zip(self.layouts, await self._call(pipe.execute()), strict=True))
+        return dict(zip(self.layouts, await self._send(pipe.execute()), strict=True))
 
     # -- the client API: writes ------------------------------------------------
 
@@ -834,7 +841,7 @@ class RedisStore(StoreClient):
             removed = 0
             for name in reversed(list(self.layouts)):
                 layout = self.layouts[name]
-                members = await self._call(self.redis.zrangebyscore(layout.all, mark.get(name, 0), "+inf"))
+                members = await self._send(self.redis.zrangebyscore(layout.all, mark.get(name, 0), "+inf"))
                 for part in chunks(members, BATCH):
                     request = {
                         "pre": [],

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import bcrypt
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 
 from server.app import create_app
+from server.models.dataset import LOCKED_PASSWORD_HASH
+from server.routers import auth as auth_routes
 from server.security import passwords
 from server.security.tokens import ISSUER, InvalidToken, TokenService
-from server.settings import Settings
-from server.tables import SESSIONS
+from server.settings import MIN_PRODUCTION_BCRYPT_ROUNDS, Settings, load_settings
+from server.tables import SESSIONS, USERS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SAMPLE
 from tests.utils.api import assert_error, create_user, error_fields
+from tests.utils.asgi import asgi_client, serving
 from tests.utils.auth import (
     assert_unauthorized,
     bearer,
@@ -40,6 +48,7 @@ NEW_PASSWORD = "battery-staple"
 OTHER_KEY = b"another-service-entirely-0123456789abcdef"
 TOKEN_KEYS = {"access_token", "refresh_token", "token_type", "expires_in"}
 FORM = "application/x-www-form-urlencoded"
+PRODUCTION_SECRET = "a-production-secret-of-some-variety-2026"
 
 
 def _variant(settings: Settings, **changes: Any) -> Settings:
@@ -164,7 +173,7 @@ def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, bool]
 async def test_an_unknown_email_still_costs_a_bcrypt_check(
     app: FastAPI, anon: httpx.AsyncClient, settings: Settings, bcrypt_checks: list[tuple[str, str, bool]]
 ) -> None:
-    dummy_hash: str = app.state.dummy_hash
+    dummy_hash: str = app.state.login_check.dummy_hash
 
     response = await anon.post("/auth/token", json={"email": "nobody@example.com", "password": "guess-1234"})
 
@@ -172,6 +181,95 @@ async def test_an_unknown_email_still_costs_a_bcrypt_check(
     assert bcrypt_checks == [("guess-1234", dummy_hash, False)]
     # A real hash at the configured cost, so the dummy check costs what a real one does.
     assert dummy_hash.startswith(f"$2b${settings.bcrypt_rounds:02d}$")
+
+
+async def _set_hash(app: FastAPI, user_id: str, password_hash: str) -> None:
+    await app.state.store.update(USERS.name, uuid.UUID(user_id), {"password_hash": password_hash})
+
+
+async def _stored_hash(app: FastAPI, user_id: str) -> str:
+    snapshot = await app.state.store.get(USERS.name, uuid.UUID(user_id), reveal=True)
+    stored: str = snapshot.data["password_hash"]
+    return stored
+
+
+async def test_a_locked_account_costs_the_same_check_as_an_unknown_email(
+    app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any], bcrypt_checks: list[tuple[str, str, bool]]
+) -> None:
+    await _set_hash(app, alice["id"], LOCKED_PASSWORD_HASH)  # as an import without a password leaves it
+
+    response = await anon.post("/auth/token", json={"email": alice["email"], "password": "!"})
+
+    assert_unauthorized(response, "INVALID_CREDENTIALS")
+    assert bcrypt_checks == [("!", app.state.login_check.dummy_hash, False)]
+
+
+async def test_a_hash_cheaper_than_the_configured_cost_is_topped_up_then_made_again(
+    settings: Settings, bcrypt_checks: list[tuple[str, str, bool]]
+) -> None:
+    cheap = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    async with serving(_variant(settings, bcrypt_rounds=5)) as application, asgi_client(application) as http:
+        alice = await create_user(http, email="alice@example.com", password=PASSWORD)
+        await _set_hash(application, alice["id"], cheap)  # imported from a system with a lower cost
+        bcrypt_checks.clear()
+
+        wrong = await http.post("/auth/token", json={"email": alice["email"], "password": "not-the-password"})
+        checks_of_a_failure = list(bcrypt_checks)
+        right = await http.post("/auth/token", json={"email": alice["email"], "password": PASSWORD})
+        made_again = await _stored_hash(application, alice["id"])
+        bcrypt_checks.clear()
+        again = await http.post("/auth/token", json={"email": alice["email"], "password": PASSWORD})
+        dummy_hash = application.state.login_check.dummy_hash
+
+    assert_unauthorized(wrong, "INVALID_CREDENTIALS")
+    # The cheap check, then one at the configured cost: a failure costs at least what an unknown email does.
+    assert [hashed for _, hashed, _ in checks_of_a_failure] == [cheap, dummy_hash]
+    assert right.status_code == again.status_code == 200
+    assert made_again.startswith("$2b$05$")
+    assert bcrypt.checkpw(PASSWORD.encode(), made_again.encode())
+    assert [hashed for _, hashed, _ in bcrypt_checks] == [made_again]  # no top-up, no re-hash any more
+
+
+async def test_a_hash_dearer_than_the_configured_cost_is_made_again_at_login(
+    app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any], pair: dict[str, Any]
+) -> None:
+    dear = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(6)).decode()  # the sample data's cost, scaled down
+    await _set_hash(app, alice["id"], dear)
+
+    response = await anon.post("/auth/token", json={"email": alice["email"], "password": PASSWORD})
+    made_again = await _stored_hash(app, alice["id"])
+
+    assert response.status_code == 200
+    assert made_again.startswith("$2b$04$")
+    assert bcrypt.checkpw(PASSWORD.encode(), made_again.encode())
+    # Re-hashing is not a password change: the user's other sessions go on.
+    assert (await anon.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 200
+
+
+async def test_a_re_hash_never_overwrites_a_password_changed_meanwhile(
+    app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dear = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(5)).decode()
+    await _set_hash(app, alice["id"], dear)
+    changed = bcrypt.hashpw(NEW_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    original = passwords.hash_password
+
+    async def hash_while_the_password_changes(password: str, rounds: int) -> str:
+        await _set_hash(app, alice["id"], changed)
+        return await original(password, rounds)
+
+    monkeypatch.setattr(auth_routes, "hash_password", hash_while_the_password_changes)
+    response = await anon.post("/auth/token", json={"email": alice["email"], "password": PASSWORD})
+
+    assert response.status_code == 200
+    assert await _stored_hash(app, alice["id"]) == changed
+
+
+def test_the_sample_data_is_hashed_at_the_cost_it_is_served_with() -> None:
+    hashes = [user["password_hash"] for user in json.loads(SAMPLE.read_text())["users"]]
+
+    assert hashes
+    assert {passwords.hash_cost(hashed) for hashed in hashes} == {Settings.model_fields["bcrypt_rounds"].default}
 
 
 async def test_a_known_email_is_checked_against_its_own_hash_off_the_event_loop(
@@ -293,7 +391,8 @@ async def test_an_admins_session_with_the_subject_swapped_does_not_become_anothe
     assert_unauthorized(await anon.get("/auth/me", headers=bearer(token)))
 
 
-@pytest.mark.parametrize("path", ["/auth/me", "/orders", "/users", f"/users/{uuid.uuid4()}"])
+# A fixed id: test ids must be the same in every xdist worker.
+@pytest.mark.parametrize("path", ["/auth/me", "/orders", "/users", f"/users/{uuid.UUID(int=1)}"])
 async def test_no_token_on_a_protected_route_is_refused(anon: httpx.AsyncClient, path: str) -> None:
     assert_unauthorized(await anon.get(path))
 
@@ -421,14 +520,28 @@ async def test_a_forged_refresh_token_naming_a_real_session_changes_nothing(
     await refreshed(anon, pair["refresh_token"])
 
 
-@pytest.mark.parametrize("text", ["{sid}.07.{mac}", "{sid}.+7.{mac}", "{sid}.7", "{sid}..{mac}", "x.7.{mac}"])
+SPELLINGS = {
+    "generation with a leading zero": "{sid}.07.{mac}",
+    "generation with a sign": "{sid}.+7.{mac}",
+    "no mac": "{sid}.7",
+    "no generation": "{sid}..{mac}",
+    "no session": "x.7.{mac}",
+    "session in capitals": "{upper}.7.{mac}",
+    "session without dashes": "{hex}.7.{mac}",
+    "session in braces": "{{{sid}}}.7.{mac}",
+    "session as a urn": "urn:uuid:{sid}.7.{mac}",
+}
+
+
+@pytest.mark.parametrize("text", SPELLINGS.values(), ids=SPELLINGS.keys())
 def test_a_refresh_token_has_one_spelling(text: str) -> None:
     service = TokenService(OTHER_KEY, 60)
     genuine = service.refresh_token(uuid.uuid4(), 7)
     assert service.parse_refresh_token(str(genuine)) == genuine
+    sid = genuine.session_id
 
     with pytest.raises(InvalidToken):
-        service.parse_refresh_token(text.format(sid=genuine.session_id, mac=genuine.mac))
+        service.parse_refresh_token(text.format(sid=sid, upper=str(sid).upper(), hex=sid.hex, mac=genuine.mac))
 
 
 async def test_revoking_one_session_leaves_the_users_other_sessions_alone(
@@ -679,7 +792,7 @@ def test_production_refuses_a_short_jwt_secret(monkeypatch: pytest.MonkeyPatch, 
         Settings(env="production", jwt_secret=secret)
 
 
-@pytest.mark.parametrize("secret", ["s" * 32, "é" * 16])
+@pytest.mark.parametrize("secret", ["0123456789abcdef" * 2, "éèêëàâäôöûüçîïÿæ"])
 def test_production_takes_a_32_byte_jwt_secret(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.delenv("MEMDB_JWT_SECRET", raising=False)
 
@@ -688,11 +801,85 @@ def test_production_takes_a_32_byte_jwt_secret(monkeypatch: pytest.MonkeyPatch, 
     assert settings.signing_key == secret.encode()
 
 
+@pytest.mark.parametrize("secret", ["s" * 48, "ab" * 24, "abcdefg" * 6], ids=["one", "two", "seven"])
+def test_production_refuses_a_secret_of_few_different_characters(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.delenv("MEMDB_JWT_SECRET", raising=False)
+
+    with pytest.raises(ValidationError, match="at least 8 different characters"):
+        Settings(env="production", jwt_secret=secret)
+
+
+@pytest.mark.parametrize("rounds", [4, MIN_PRODUCTION_BCRYPT_ROUNDS - 1])
+def test_production_refuses_a_cheap_bcrypt_cost(rounds: int) -> None:
+    with pytest.raises(
+        ValidationError, match=f"MEMDB_BCRYPT_ROUNDS must be at least 10 in production .it is {rounds}."
+    ):
+        Settings(env="production", jwt_secret=PRODUCTION_SECRET, bcrypt_rounds=rounds)
+
+
+def test_development_may_use_the_cheapest_bcrypt_cost_and_any_secret() -> None:
+    settings = Settings(env="development", jwt_secret="s" * 8, bcrypt_rounds=4)
+
+    assert settings.bcrypt_rounds == 4
+    assert Settings(env="production", jwt_secret=PRODUCTION_SECRET, bcrypt_rounds=10).bcrypt_rounds == 10
+
+
+def test_load_settings_turns_every_refusal_into_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEMDB_ENV", "production")
+    monkeypatch.setenv("MEMDB_JWT_SECRET", "s" * 48)
+    monkeypatch.setenv("MEMDB_PORT", "not-a-port")
+
+    with pytest.raises(SystemExit) as refused:
+        load_settings()
+
+    assert refused.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == "memdb: MEMDB_PORT must be a whole number from 0 to 65535"
+    monkeypatch.setenv("MEMDB_PORT", "8000")
+    with pytest.raises(SystemExit):
+        load_settings()
+    assert capsys.readouterr().err.startswith("memdb: MEMDB_JWT_SECRET must use at least 8")
+    monkeypatch.setenv("MEMDB_JWT_SECRET", PRODUCTION_SECRET)
+    monkeypatch.setenv("MEMDB_BCRYPT_ROUNDS", "12")
+    assert load_settings().bcrypt_rounds == 12
+
+
+@pytest.mark.parametrize(
+    ("environment", "line"),
+    [
+        (
+            {"MEMDB_JWT_SECRET": "s" * 48},
+            "memdb: MEMDB_JWT_SECRET must use at least 8 different characters;",
+        ),
+        (
+            {"MEMDB_JWT_SECRET": PRODUCTION_SECRET, "MEMDB_BCRYPT_ROUNDS": "4"},
+            "memdb: MEMDB_BCRYPT_ROUNDS must be at least 10 in production (it is 4)",
+        ),
+    ],
+    ids=["monotonous-secret", "cheap-bcrypt"],
+)
+def test_a_refused_production_configuration_stops_the_server_with_one_line(
+    environment: dict[str, str], line: str
+) -> None:
+    env = {**os.environ, "MEMDB_ENV": "production", "MEMDB_PORT": "0", **environment}
+    finished = subprocess.run(  # it exits before it would listen
+        [sys.executable, "-m", "server"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    assert finished.stderr.startswith(line)
+    assert finished.stderr.count("\n") == 1
+    assert "Traceback" not in finished.stderr
+
+
 def test_production_reads_its_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEMDB_ENV", "production")
-    monkeypatch.setenv("MEMDB_JWT_SECRET", "e" * 40)
+    monkeypatch.setenv("MEMDB_JWT_SECRET", PRODUCTION_SECRET)
 
-    assert Settings().signing_key == b"e" * 40
+    assert Settings().signing_key == PRODUCTION_SECRET.encode()
 
 
 def test_development_signs_with_a_random_key_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -706,8 +893,9 @@ def test_development_signs_with_a_random_key_per_process(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize("env", ["development", "production"])
 async def test_production_never_loads_the_seed_file(settings: Settings, env: str) -> None:
-    secret = SecretStr("p" * 48) if env == "production" else None
-    application = create_app(_variant(settings, env=env, jwt_secret=secret, seed_file=SAMPLE))
+    secret = SecretStr(PRODUCTION_SECRET) if env == "production" else None
+    rounds = MIN_PRODUCTION_BCRYPT_ROUNDS if env == "production" else settings.bcrypt_rounds
+    application = create_app(_variant(settings, env=env, jwt_secret=secret, seed_file=SAMPLE, bcrypt_rounds=rounds))
 
     async with application.router.lifespan_context(application):
         users = await _users_seen_by(application, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -725,8 +913,9 @@ async def _boom() -> None:
 
 @pytest.mark.parametrize("env", ["development", "production"])
 async def test_an_unexpected_error_in_production_says_only_internal_error(settings: Settings, env: str) -> None:
-    secret = SecretStr("p" * 48) if env == "production" else None
-    application = create_app(_variant(settings, env=env, jwt_secret=secret))
+    secret = SecretStr(PRODUCTION_SECRET) if env == "production" else None
+    rounds = MIN_PRODUCTION_BCRYPT_ROUNDS if env == "production" else settings.bcrypt_rounds
+    application = create_app(_variant(settings, env=env, jwt_secret=secret, bcrypt_rounds=rounds))
     application.add_api_route("/api/v1/boom", _boom)
 
     async with application.router.lifespan_context(application):

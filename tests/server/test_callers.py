@@ -35,6 +35,7 @@ def warm() -> CallerCache[str]:
         c.Commit(1),
         c.Abort(1, 10),
         c.Rollback({}),
+        c.RestoreSnapshot("baseline"),
     ],
     ids=lambda command: type(command).__name__,
 )
@@ -55,6 +56,11 @@ def test_a_command_that_may_change_a_session_or_user_empties_the_cache(command: 
         c.Update(ORDERS.name, uuid.uuid4(), {"status": "paid"}),
         c.Delete(ORDERS.name, uuid.uuid4()),
         c.Counts(),
+        c.TakeSnapshot("baseline", (USERS.name, SESSIONS.name)),
+        c.DropSnapshot("baseline"),
+        c.ListSnapshots(),
+        c.DescribeSnapshot("baseline"),
+        c.FindSnapshot("baseline"),
     ],
     ids=lambda command: f"{type(command).__name__}-{getattr(command, 'table', '')}",
 )

@@ -1,4 +1,4 @@
-"""Streaming a dataset file (server.dataset) and loading it in chunks, all or nothing (server.seed)."""
+"""Streaming a dataset file (server.ingest) and loading it in chunks, all or nothing (server.seed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import bcrypt
 import orjson
 import pytest
 
-from server.dataset import DatasetError, Irregular, document_records, stream_records
+from server.ingest.dataset_file import Irregular, stream_records
+from server.ingest.document import DatasetError, DocumentCheck, document_records
+from server.ingest.ndjson import NdjsonCheck, ndjson_records
 from server.seed import SeedError, load_seed
 from server.tables import TABLES
 from store import Database, StoreActor, StoreClient
@@ -47,7 +49,8 @@ def test_records_come_out_whole_however_the_file_is_cut(tmp_path: Path, block: i
     ['{"users": [], "orders": []}', " { } ", '{"users":[]}', '{"orders": [ ]}', '\n{\n "users" : [ {"id":1} ] \n}\n'],
 )
 def test_empty_and_spaced_documents_stream(tmp_path: Path, text: str) -> None:
-    assert list(stream_records(write(tmp_path, text))) == list(document_records(write(tmp_path, text)))
+    with write(tmp_path, text).open("rb") as file:
+        assert list(stream_records(write(tmp_path, text))) == list(document_records(file))
 
 
 @pytest.mark.parametrize(
@@ -64,7 +67,7 @@ def test_empty_and_spaced_documents_stream(tmp_path: Path, text: str) -> None:
         "",  # empty file
     ],
 )
-def test_anything_unusual_is_left_to_the_whole_document_reader(tmp_path: Path, text: str) -> None:
+def test_anything_unusual_is_left_to_the_general_reader(tmp_path: Path, text: str) -> None:
     with pytest.raises(Irregular):
         list(stream_records(write(tmp_path, text)))
 
@@ -77,9 +80,16 @@ def test_anything_unusual_is_left_to_the_whole_document_reader(tmp_path: Path, t
         ('{"users": {}}', "'users' must be a list"),
     ],
 )
-def test_the_whole_document_reader_words_the_errors(tmp_path: Path, text: str, message: str) -> None:
+def test_the_general_check_words_the_errors(text: str, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
-        list(document_records(write(tmp_path, text)))
+        check_whole(text.encode())
+
+
+def check_whole(document: bytes, at: str = "") -> DocumentCheck:
+    check = DocumentCheck(at)
+    check.feed(document)
+    check.close()
+    return check
 
 
 # -- loading in chunks ----------------------------------------------------------
@@ -144,3 +154,58 @@ async def test_a_valid_file_the_stream_reader_declines_still_loads_whole(tmp_pat
 async def test_an_unreadable_path_is_a_seed_error(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="cannot read"):
         await run_seed(tmp_path, chunk=2)  # a directory
+
+
+# -- the checks that run while a body arrives -----------------------------------
+
+
+def pieces(raw: bytes, size: int) -> list[bytes]:
+    return [raw[start : start + size] for start in range(0, len(raw), size)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_the_ndjson_check_and_reader_take_lines_however_the_text_is_cut(tmp_path: Path, size: int) -> None:
+    lines = [
+        {"section": "orders", "record": {"id": "o1", "note": "}\n{"}},
+        {"section": "users", "record": {"id": "u1"}},
+        {"section": "orders", "record": {"id": "o2"}},
+    ]
+    raw = b"\n".join(orjson.dumps(line) for line in lines) + b"\n\n" + orjson.dumps(lines[1])  # no final newline
+    check = NdjsonCheck()
+    for piece in pieces(raw, size):
+        check.feed(piece)
+    check.close()
+    path = write(tmp_path, raw)
+
+    assert check.counts == {"users": 2, "orders": 2}
+    assert check.users_after_orders
+    with path.open("rb") as file:
+        records = list(ndjson_records(file, check.users_after_orders))
+    assert [(record.section, record.number, record.data["id"]) for record in records] == [
+        ("users", 0, "u1"),
+        ("users", 1, "u1"),
+        ("orders", 0, "o1"),
+        ("orders", 1, "o2"),
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_the_document_check_counts_records_and_keeps_the_members_beside_them(size: int) -> None:
+    document = {"data": {"orders": [{"id": 1}, 2, [3]], "users": [{"a": {"data": []}}]}, "mode": "x", "type": ["i"]}
+    check = DocumentCheck(at="data")
+    for piece in pieces(orjson.dumps(document), size):
+        check.feed(piece)
+    check.close()
+
+    assert check.found
+    assert check.counts == {"users": 1, "orders": 3}
+    assert check.header == {"mode": "x", "type": ["i"]}
+
+
+def test_a_document_without_its_dataset_member_is_noticed() -> None:
+    check = check_whole(b'{"type": "export"}', at="data")
+
+    assert not check.found
+    assert check.header == {"type": "export"}
+    with pytest.raises(DatasetError, match="expected a JSON object"):
+        check_whole(b"[1]", at="data")

@@ -74,9 +74,8 @@ async def test_a_body_that_is_not_json_is_400_bad_request(client: httpx.AsyncCli
         error = assert_error(response, 400, "BAD_REQUEST")
         assert "JSON" in error["message"]
     empty = await client.request(method, path.format(id=user["id"]), headers={"Content-Type": "application/json"})
-    # An empty body is a missing body: there is nothing to validate.
-    assert_error(empty, 422, "VALIDATION_ERROR")
-    assert error_fields(empty) == ["body"]
+    # No body at all is not JSON either (api.md: 400 for a body that is not JSON), not a "missing field".
+    assert "empty" in assert_error(empty, 400, "BAD_REQUEST")["message"]
 
 
 async def test_validation_errors_are_422_with_field_details(client: httpx.AsyncClient) -> None:
@@ -87,7 +86,6 @@ async def test_validation_errors_are_422_with_field_details(client: httpx.AsyncC
         (user_body(shoe_size=42), ["body.shoe_size"]),
         ([user_body()], ["body"]),
         ("user", ["body"]),
-        (None, ["body"]),
     ]
     for body, fields in cases:
         response = await client.post("/users", json=body)
@@ -95,6 +93,10 @@ async def test_validation_errors_are_422_with_field_details(client: httpx.AsyncC
         error = assert_error(response, 422, "VALIDATION_ERROR")
         assert error_fields(response) == fields, body
         assert all(detail["message"] for detail in error["details"])
+    # JSON's null is a body, just not an object: a validation error, unlike no body at all.
+    null = await client.post("/users", content=b"null", headers={"Content-Type": "application/json"})
+    assert_error(null, 422, "VALIDATION_ERROR")
+    assert error_fields(null) == ["body"]
 
 
 async def test_a_path_id_that_is_not_a_uuid_is_422(client: httpx.AsyncClient) -> None:
@@ -248,3 +250,39 @@ async def test_request_ids_leave_other_scopes_alone() -> None:
     await RequestIdMiddleware(inner)({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
 
     assert seen == [{"type": "lifespan"}]
+
+
+async def test_validation_messages_speak_in_one_voice(client: httpx.AsyncClient) -> None:
+    """memdb's own phrasing everywhere: lower-case, no full stop, no pydantic "Input should be" or "Value error,"."""
+    user = await create_user(client)
+    answers = [
+        await client.post("/users", json={"email": "ada", "full_name": "", "age": 150, "password": "x", "extra": 1}),
+        await client.post("/users", json={}),
+        await client.post(
+            "/orders", json={"user_id": user["id"], "product_name": "x", "quantity": 0, "total_price": 9}
+        ),
+        await client.patch(f"/users/{user['id']}", json={"full_name": None}),
+        await client.get("/users?per_page=500"),
+        await client.post("/auth/token", json={"email": "a@example.com"}),
+        await client.post("/jobs", json={"type": "export", "tables": ["nope"]}),
+    ]
+    details = {
+        (detail["field"], detail["message"]) for answer in answers for detail in answer.json()["error"]["details"]
+    }
+
+    assert {
+        ("body.email", "must be a valid email address: an email address must have an @-sign"),
+        ("body.full_name", "must have at least 1 character"),
+        ("body.age", "must be less than or equal to 149"),
+        ("body.password", "must be 8 to 72 bytes in UTF-8"),
+        ("body.extra", "is not a known field"),
+        ("body.password", "is required"),
+        ("body.quantity", "must be greater than or equal to 1"),
+        ("body.full_name", "may not be null"),
+        ("query.per_page", "must be less than or equal to 100"),
+        ("body.export.tables.0", "must be 'users' or 'orders'"),
+    } <= details
+    for _, message in details:
+        assert message[0].islower(), message
+        assert not message.endswith("."), message
+        assert not message.startswith(("Input should", "Value error", "String should", "Field required")), message

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from server.ingest.records import Record
+from server.jobs import imports
 from server.jobs import registry as registry_module
-from server.jobs.imports import SLICE, Importer, RawRecord
+from server.jobs.imports import SLICE, Importer
 from server.jobs.registry import Job, JobFailed, JobRegistry, JobStatus, Pacer
 from server.tables import TABLES, USERS
-from store import Database, StoreActor, StoreClient, StoreClosed, StoreOverloaded
+from store import Database, InsufficientStorage, StoreActor, StoreClient, StoreClosed, StoreOverloaded
 
 
 async def succeed(job: Job) -> dict[str, Any]:
@@ -97,10 +99,33 @@ async def test_an_unexpected_exception_fails_the_job_with_internal_error_and_is_
         await settle(registry, job)
 
     assert job.status is JobStatus.failed
-    assert job.error == {"code": "INTERNAL_ERROR", "message": "the job failed: KeyError"}
-    assert "boom" not in job.error["message"]  # details stay in the log
+    assert job.error == {
+        "code": "INTERNAL_ERROR",
+        "message": "the job stopped on an unexpected error, logged on the server",
+    }
     assert any(record.exc_info and "failed unexpectedly" in record.getMessage() for record in caplog.records)
     assert job.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "words"),
+    [
+        (InsufficientStorage(), "INSUFFICIENT_STORAGE", "the server's memory limit was reached, so the job stopped"),
+        (StoreClosed(), "SERVICE_UNAVAILABLE", "the store was busy or restarting, so the job stopped"),
+    ],
+)
+async def test_a_store_error_fails_the_job_in_plain_words_never_the_exception_name(
+    error: Exception, code: str, words: str
+) -> None:
+    async def fail(job: Job) -> dict[str, Any]:
+        raise error
+
+    registry = JobRegistry()
+    job = registry.submit(Job("export", {}), fail)
+    await settle(registry, job)
+
+    assert job.error == {"code": code, "message": words}
+    assert type(error).__name__ not in job.error["message"]
 
 
 # -- cancelling -----------------------------------------------------------------------------------------------------
@@ -124,6 +149,25 @@ async def test_a_job_cancelled_before_it_starts_never_runs() -> None:
     assert job.started_at is None
     assert job.finished_at is not None
     assert job.finished_monotonic is not None
+
+
+async def test_only_a_finished_job_is_forgotten() -> None:
+    release = asyncio.Event()
+
+    async def body(job: Job) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    registry = JobRegistry()
+    running = registry.submit(Job("import", {}), body)
+    registry.forget(running)
+    assert registry.get(running.id) is running  # still running: forgetting it would hide work under way
+
+    await registry.cancel(running)
+    registry.forget(running)
+
+    assert registry.get(running.id) is None
+    assert registry.list() == []
 
 
 async def test_cancelling_a_running_job_waits_for_its_clean_up() -> None:
@@ -287,11 +331,9 @@ async def store() -> AsyncIterator[StoreClient]:
     await actor.close()
 
 
-def users(count: int) -> list[RawRecord]:
+def users(count: int) -> list[Record]:
     return [
-        RawRecord(
-            "users", index, {"id": str(uuid.uuid4()), "email": f"u{index}@example.com", "full_name": f"U {index}"}
-        )
+        Record("users", index, {"id": str(uuid.uuid4()), "email": f"u{index}@example.com", "full_name": f"U {index}"})
         for index in range(count)
     ]
 
@@ -316,7 +358,7 @@ async def test_an_abort_refused_by_a_full_mailbox_is_retried_until_nothing_is_le
 
     monkeypatch.setattr(store, "stage", stage_then_fail)
     monkeypatch.setattr(store, "abort", busy_abort)
-    importer = Importer(store, users(3 * SLICE), "all-or-nothing", bcrypt_rounds=4)
+    importer = Importer(store, users(3 * SLICE), 3 * SLICE, "all-or-nothing", bcrypt_rounds=4)
 
     with pytest.raises(RuntimeError, match="the import broke"):
         await importer(Job("import", {}))
@@ -338,7 +380,21 @@ async def test_an_abort_gives_up_quietly_once_the_store_has_closed(
 
     monkeypatch.setattr(store, "abort", closed)
     monkeypatch.setattr(store, "stage", broken)
-    importer = Importer(store, users(2), "all-or-nothing", bcrypt_rounds=4)
+    importer = Importer(store, users(2), 2, "all-or-nothing", bcrypt_rounds=4)
 
     with pytest.raises(RuntimeError, match="the import broke"):  # the import's own error, not the abort's
         await importer(Job("import", {}))
+
+
+async def test_skip_invalid_lists_the_first_rejections_and_counts_them_all(
+    store: StoreClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "LISTED_REJECTIONS", 7)
+    records = [Record("users", index, {"id": str(uuid.uuid4()), "email": "not an email"}) for index in range(60)]
+    records.append(users(1)[0]._replace(number=60))
+
+    result = await Importer(store, records, 61, "skip-invalid", bcrypt_rounds=4)(Job("import", {}))
+
+    assert result["imported"] == {"users": 1, "orders": 0}
+    assert result["rejected_count"] == 60
+    assert [entry["index"] for entry in result["rejected"]] == list(range(7))

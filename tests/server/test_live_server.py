@@ -70,13 +70,14 @@ def test_memdb_host_is_where_it_listens() -> None:
 
 @pytest.fixture
 def launched(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Run :func:`server.__main__.main` in-process with Uvicorn replaced by a recorder."""
+    """Run :func:`server.__main__.main` in-process with Uvicorn replaced by a recorder (and no port check)."""
     calls: dict[str, Any] = {}
 
     def record(app: object, **options: Any) -> None:
         calls.update(options, app=app)
 
     monkeypatch.setattr(uvicorn, "run", record)
+    monkeypatch.setattr(entry, "listen_problem", lambda host, port: None)
     return calls
 
 

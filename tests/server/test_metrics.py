@@ -238,6 +238,22 @@ async def test_actor_restarts_are_counted_when_reported(app: FastAPI, anon: http
     assert moved(before, await scrape(anon), "store_actor_restarts_total") == {(): 1}
 
 
+async def test_connections_closed_unanswered_are_counted_by_reason_from_zero(
+    app: FastAPI, anon: httpx.AsyncClient
+) -> None:
+    before = await scrape(anon)
+
+    for reason in ("header_timeout", "over_capacity", "over_capacity"):
+        app.state.metrics.connection_closed(reason)
+
+    assert value(before, "connections_closed_total", reason="header_timeout") == 0
+    assert ("connections_closed_total", frozenset({("reason", "over_capacity")})) in before
+    assert moved(before, await scrape(anon), "connections_closed_total") == {
+        ("header_timeout",): 1,
+        ("over_capacity",): 2,
+    }
+
+
 async def test_rate_limited_answers_are_counted_and_scrapes_are_never_limited(settings: Settings) -> None:
     async with serving(settings.model_copy(update={"rate_limit_per_minute": 2})) as app, asgi_client(app) as anon:
         statuses = [(await anon.get(f"/orders/{uuid.uuid4()}")).status_code for _ in range(3)]

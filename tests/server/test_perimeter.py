@@ -518,6 +518,24 @@ def test_an_answer_sent_outside_the_middleware_gets_the_same_cors_grant(
     assert (headers == {}) is (allowed is None)
 
 
+async def test_a_listed_wildcard_lets_any_origin_read_but_never_with_credentials(settings: Settings) -> None:
+    """``MEMDB_CORS_ORIGINS=*`` is the operator's explicit choice: any page may read, none with cookies."""
+    anyone = "https://anyone.example.com"
+    async with serving(settings.model_copy(update={"cors_origins": ("*",)})) as app:
+        token = await sign_in(app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        async with asgi_client(app, token) as http:
+            simple = await http.get("/users", headers={"Origin": anyone})
+            preflight = await http.options(
+                "/users", headers={"Origin": anyone, "Access-Control-Request-Method": "POST"}
+            )
+
+    assert simple.status_code == 200
+    assert preflight.status_code == 200
+    for response in (simple, preflight):
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in response.headers
+
+
 async def test_without_configured_origins_there_are_no_cors_headers(settings: Settings) -> None:
     async with serving(settings.model_copy(update={"cors_origins": ()})) as app:
         token = await sign_in(app, ADMIN_EMAIL, ADMIN_PASSWORD)

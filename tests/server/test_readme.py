@@ -5,7 +5,9 @@ and multi-line ``$(...)`` joined, as bash itself decides) and run in order in on
 process, with ``pipefail``, against ``python -m server`` loaded with the sample data. The
 README's own base URL, ``http://127.0.0.1:8000``, is pointed at the live server (both by
 rewriting it and through ``BASE``). Every command must exit 0; every bare ``curl`` must print a
-success envelope; every ``NAME=$(...)`` must capture something.
+success envelope; every ``NAME=$(...)`` must capture something. Every page the README names on
+that address (``http://127.0.0.1:8000/…``) must answer ``200`` with no token, the index ``/``
+among them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from tests.utils.server import ROOT, running_server
@@ -129,9 +132,14 @@ def test_readme_try_it_commands_work_against_a_live_server() -> None:
     assert user_orders.search(joined), "the README's 'Try it' no longer shows GET /users/{id}/orders"
     assert order_user.search(joined), "the README's 'Try it' no longer shows GET /orders/{id}/user"
 
+    pages = sorted(set(re.findall(rf"{re.escape(README_BASE)}(/[^\s>)`]*)", README.read_text(encoding="utf-8"))))
+    assert "/" in pages, "the README no longer points at the index, http://127.0.0.1:8000/"
     with running_server({"MEMDB_SEED_FILE": "data/sample.json"}) as base:
         script = _script([command.replace(README_BASE, base) for command in commands])
         steps, stderr = _run(script, bash, base)
+        answers = {page: httpx.get(f"{base}{page}", timeout=10).status_code for page in pages}
+
+    assert answers == dict.fromkeys(pages, 200), "every page the README names must answer without a token"
 
     joins = 0
     for number, command in enumerate(commands):

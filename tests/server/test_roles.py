@@ -117,6 +117,7 @@ ACTIONS: dict[str, Action] = {
         f"/orders/{w.owner.order['id']}", json={"user_id": w.owner.user["id"], "status": "paid"}
     ),
     # Open to everyone.
+    "GET / (the index)": lambda http, w: http.get(_root("/")),
     "GET /health": lambda http, w: http.get("/health"),
     "GET /ready": lambda http, w: http.get("/ready"),
     "GET /metrics": lambda http, w: http.get(_root("/metrics")),
@@ -153,6 +154,7 @@ ROLE_TABLE: dict[str, tuple[int, int, int, int]] = {
     "PATCH /orders/{id} user_id=other": (401, 403, 404, 200),
     "PATCH /orders/{id} user_id=admin": (401, 403, 404, 200),
     "PATCH /orders/{id} user_id unchanged": (401, 200, 404, 200),
+    "GET / (the index)": (200, 200, 200, 200),
     "GET /health": (200, 200, 200, 200),
     "GET /ready": (200, 200, 200, 200),
     "GET /metrics": (200, 200, 200, 200),

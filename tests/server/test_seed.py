@@ -314,3 +314,8 @@ async def test_a_large_file_loads_through_workers_and_leaves_its_rows_out_of_lat
     assert loaded == {"user": 3, "order": 2}
     assert database.get("order", uuid.UUID(ORDERS[0])).data["total_price"] == "19.90"
     assert gc.isenabled()
+    # Plain passwords are hashed into rows the workers already encoded: each user can log in with theirs.
+    hashes = [database.get("user", uuid.UUID(user_id), reveal=True).data["password_hash"] for user_id in USERS]
+    assert bcrypt.checkpw(b"correct-horse", hashes[0].encode())
+    assert hashes[1] == HASH
+    assert bcrypt.checkpw(b"another-horse", hashes[2].encode())

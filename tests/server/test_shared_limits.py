@@ -23,10 +23,15 @@ async def test_two_limiters_on_one_redis_count_one_allowance(redis_server: Redis
     try:
         verdicts = [await (first if n % 2 else second).check("addr:10.0.0.1") for n in range(5)]
         assert [verdict.allowed for verdict in verdicts] == [True, True, True, False, False]
-        assert [verdict.remaining for verdict in verdicts[:3]] == [2, 1, 0]
+        # The in-process limiter's figures: what is left, and when the newest admitted request leaves.
+        assert [(verdict.remaining, verdict.reset_seconds, verdict.retry_after) for verdict in verdicts[:3]] == [
+            (2, 60, 0),
+            (1, 60, 0),
+            (0, 60, 0),
+        ]
         refused = verdicts[-1]
-        assert refused.limit == 3
-        assert 1 <= refused.retry_after <= 60
+        assert (refused.limit, refused.remaining) == (3, 0)
+        assert 1 <= refused.retry_after <= refused.reset_seconds <= 60
         assert (await first.check("addr:10.0.0.2")).allowed  # another client has its own window
     finally:
         await first.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -23,7 +22,7 @@ import redis
 from tests.utils.api import assert_error
 from tests.utils.data import order_body, user_body
 from tests.utils.redis_server import RedisServer, running_redis
-from tests.utils.server import running_server
+from tests.utils.server import ServerProcess, running_server, server_process
 
 ADMIN = {"email": "admin@example.com", "password": "admin-password-1"}
 SECRET = "a-test-signing-key-shared-by-every-node-0123456789"
@@ -48,11 +47,10 @@ def node_env(redis: RedisServer, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def two_nodes(redis: RedisServer, **extra: str) -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]]]]:
-    processes: list[subprocess.Popen[bytes]] = []
+def two_nodes(redis: RedisServer, **extra: str) -> Iterator[tuple[str, str, list[ServerProcess]]]:
     env = node_env(redis, **extra)
-    with running_server(env, started=processes.append) as a, running_server(env, started=processes.append) as b:
-        yield a, b, processes
+    with server_process(env) as a, server_process(env) as b:
+        yield a.base, b.base, [a, b]
 
 
 async def admin_client(base: str) -> httpx.AsyncClient:
@@ -126,8 +124,7 @@ async def test_killing_a_node_loses_nothing_it_acknowledged(fresh: RedisServer) 
             created = [
                 (await client_a.post("/orders", json=order_body(user["id"]))).json()["data"]["id"] for _ in range(20)
             ]
-            processes[0].send_signal(signal.SIGKILL)
-            processes[0].wait(timeout=10)
+            processes[0].kill()
             listed = await client_b.get(f"/users/{user['id']}/orders", params={"per_page": 100})
             assert [order["id"] for order in listed.json()["data"]] == created
         finally:
@@ -166,3 +163,8 @@ def test_more_than_one_worker_is_allowed_with_the_data_in_redis(fresh: RedisServ
         ]
         for user_id in created:  # whichever worker answers, it sees every user
             assert http.get(f"{base}/api/v1/users/{user_id}", headers=headers).status_code == 200
+        # Named snapshots live in the embedded actor only: refused clearly, not a 500.
+        assert_error(
+            http.post(f"{base}/api/v1/snapshots", json={"name": "clean"}, headers=headers), 501, "NOT_IMPLEMENTED"
+        )
+        assert_error(http.get(f"{base}/api/v1/snapshots", headers=headers), 501, "NOT_IMPLEMENTED")

@@ -1,4 +1,7 @@
-"""Probes: ``/health`` while the process lives, ``/ready`` while the store takes work."""
+"""The index ``/`` (what this is, where things are), and the probes.
+
+``/health`` answers while the process lives, ``/ready`` while the store takes work.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,40 @@ from fastapi import FastAPI
 from server import __version__
 from server.settings import Settings
 from tests.utils.api import assert_error
+
+
+async def test_the_index_names_the_service_and_links_to_pages_that_answer_without_a_token(
+    anon: httpx.AsyncClient,
+) -> None:
+    response = await anon.get("http://testserver/")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    body = response.json()
+    assert body["status"] == "success"
+    data = body["data"]
+    assert (data["name"], data["version"]) == ("memdb", __version__)
+    assert data["description"]
+    links = data["links"]
+    assert links == {
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "openapi": "/openapi.json",
+        "health": "/api/v1/health",
+        "ready": "/api/v1/ready",
+        "metrics": "/metrics",
+    }
+    for name, path in links.items():
+        assert (await anon.get(f"http://testserver{path}")).status_code == 200, name
+
+
+async def test_the_index_is_in_the_openapi_document_as_a_public_operation(anon: httpx.AsyncClient) -> None:
+    document = (await anon.get("http://testserver/openapi.json")).json()
+
+    operation = document["paths"]["/"]["get"]
+    assert "200" in operation["responses"]
+    assert not operation.get("security")
 
 
 async def test_health_reports_status_version_and_uptime(client: httpx.AsyncClient) -> None:

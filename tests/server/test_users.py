@@ -372,3 +372,44 @@ async def test_a_users_orders_reject_a_bad_filter(client: httpx.AsyncClient) -> 
 
 async def test_orders_of_an_unknown_user_is_404(client: httpx.AsyncClient) -> None:
     assert_error(await client.get(f"/users/{uuid.uuid4()}/orders"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (2**64 - 1, True),
+        (-(2**63), True),
+        (12.75, True),
+        (2**64, False),
+        (-(2**63) - 1, False),
+        (1e30, False),  # a whole number as JSON Schema counts them, past 64 bits
+        (1.5e300, False),
+    ],
+)
+async def test_whole_numbers_in_metadata_fit_64_bits(client: httpx.AsyncClient, value: Any, accepted: bool) -> None:
+    response = await client.post("/users", json=user_body(metadata={"n": value}))
+
+    if accepted:
+        assert response.status_code == 201, response.text
+        assert response.json()["data"]["metadata"] == {"n": value}
+    else:
+        error = assert_error(response, 422, "VALIDATION_ERROR")
+        assert error["details"] == [
+            {"field": "body.metadata", "message": "numbers must be finite, and whole numbers must fit in 64 bits"}
+        ]
+
+
+@pytest.mark.parametrize("email", ['"ada lovelace"@example.com', "ada@[192.0.2.1]"])
+async def test_quoted_local_parts_and_address_literals_are_addresses(client: httpx.AsyncClient, email: str) -> None:
+    response = await client.post("/users", json=user_body(email=email))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["email"] == email
+
+
+@pytest.mark.parametrize("email", ["ada@example.test", "ada@printer.local", "ada@localhost", "ada@nodot"])
+async def test_special_use_and_dotless_domains_are_refused(client: httpx.AsyncClient, email: str) -> None:
+    error = assert_error(await client.post("/users", json=user_body(email=email)), 422, "VALIDATION_ERROR")
+
+    assert error["details"][0]["field"] == "body.email"
+    assert error["details"][0]["message"].startswith("must be a valid email address: ")

@@ -451,6 +451,17 @@ def test_index_keys_spell_each_kind_of_value_one_way() -> None:
 async def test_an_operation_only_the_embedded_store_has_is_refused_clearly_on_redis(redis_store: RedisStore) -> None:
     with pytest.raises(Unsupported, match="not available with the store on Redis"):
         await StoreClient.counts(redis_store)  # the embedded client's own method, as a new one would be
+    refused = (
+        redis_store.take_snapshot("clean", ("users",)),
+        redis_store.restore_snapshot("clean"),
+        redis_store.drop_snapshot("clean"),
+        redis_store.snapshots(),
+        redis_store.describe_snapshot("clean"),
+    )
+    for call in refused:  # named snapshots live in the embedded actor only
+        with pytest.raises(Unsupported, match="not available with the store on Redis"):
+            await call
+    assert redis_store.recovering is False
 
 
 async def test_an_if_match_on_an_embedded_tag_fails_if_the_old_parent_changed_before_the_write(

@@ -19,6 +19,7 @@ from store import (
     StoreActor,
     StoreClient,
     StoreClosed,
+    StoreRecovering,
 )
 from store.redis.client import RedisStore
 
@@ -140,3 +141,15 @@ async def test_concurrent_updates_with_the_same_tag_let_exactly_one_win(store: S
     assert sum(not isinstance(answer, BaseException) for answer in answers) == 1
     assert sum(isinstance(answer, PreconditionFailed) for answer in answers) == 9
     assert (await store.get("parent", uid(1))).data["name"] == "writer 0"
+
+
+async def test_a_client_held_recovering_refuses_every_call_until_released() -> None:
+    actor = StoreActor(Database(SPECS))
+    actor.start()
+    client = StoreClient(actor)
+    client.recovering = True
+    with pytest.raises(StoreRecovering, match="recovering its data"):
+        await client.counts()
+    client.recovering = False
+    assert await client.counts() == {"parent": 0, "child": 0, "note": 0}
+    await actor.close()

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from store.codecs import (
+    BadValue,
     codec_for,
     datetime_to_micros,
     micros_to_datetime,
@@ -218,5 +219,5 @@ def test_json_codec_stores_bytes_and_presents_them_verbatim() -> None:
     assert isinstance(encoded, bytes)
     assert orjson.loads(orjson.dumps({"m": codec.present(encoded)})) == {"m": {"source": "web", "tags": [1, 2]}}
     assert codec.parse("3") == 3
-    with pytest.raises(TypeError):
+    with pytest.raises(BadValue, match="cannot be stored as JSON"):
         codec.encode({1, 2})

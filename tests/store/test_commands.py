@@ -59,6 +59,12 @@ EXAMPLES: list[c.Command[Any]] = [
     c.Delete("parent", str(uid(1)), cascade=True, if_match=None),
     c.Purge("child", (Predicate(("status",), "eq", "paid"), Predicate(("metadata", "tier"), "gte", 2.5))),
     c.Rollback({"parent": 3, "child": 0}),
+    c.ListSnapshots(),
+    c.DescribeSnapshot("baseline"),
+    c.FindSnapshot("baseline"),
+    c.TakeSnapshot("baseline", ("parent", "child")),
+    c.RestoreSnapshot("baseline"),
+    c.DropSnapshot("baseline"),
 ]
 
 
@@ -107,6 +113,9 @@ def test_only_commands_that_change_the_database_are_writes() -> None:
         "delete",
         "purge",
         "rollback",
+        "snapshot_take",
+        "snapshot_restore",
+        "snapshot_drop",
     }
 
 
@@ -162,3 +171,18 @@ class Pair(tuple[int, int]):
 def test_subclasses_of_plain_types_read_back_as_the_plain_type() -> None:
     values = [Name("x"), Count(3), Items([1]), Pair((1, 2)), frozenset({1}), {2}]
     assert from_plain(orjson.loads(orjson.dumps(to_plain(values)))) == ["x", 3, [1], (1, 2), frozenset({1}), {2}]
+
+
+def test_the_encoded_form_stays_byte_for_byte_what_logs_already_hold() -> None:
+    """Logs written by earlier versions must replay: changing this form needs a new command version."""
+    update = c.Update(
+        "child",
+        UUID(int=2),
+        {"amount": Decimal("1.50"), "due": datetime(2024, 5, 1, tzinfo=UTC), "metadata": {"$x": 1}},
+        ("1.2",),
+    )
+    assert update.encode() == (
+        b'["update",1,{"table":"child","key":{"$u":"00000000000000000000000000000002"},'
+        b'"changes":{"amount":{"$d":"1.50"},"due":{"$dt":"2024-05-01T00:00:00+00:00"},"metadata":{"$$":{"$x":1}}},'
+        b'"if_match":{"$t":["1.2"]},"embed":{"$t":[]},"guard":{"$t":[]}}]'
+    )

@@ -54,6 +54,32 @@ def test_unknown_columns_are_refused_by_name(parents: Table) -> None:
     assert "no such column" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("quantity", "abc", "expected a whole number"),  # int() would say "invalid literal for int() with base 10"
+        ("quantity", 1.5, "expected a whole number"),
+        ("parent_id", "42", "expected a UUID"),  # UUID() would say "badly formed hexadecimal UUID string"
+        ("amount", "1.234", "more than 2 decimal places"),
+        ("amount", "cheap", "expected a decimal number"),  # Decimal() would say "[<class 'decimal.ConversionSyntax'>]"
+        ("status", "lost", "must be one of pending, paid, shipped, cancelled"),
+        ("metadata", {"key": "\ud800"}, "a lone surrogate"),  # orjson: "str is not valid UTF-8"
+        ("metadata", {"big": 2**70}, "an integer past 64 bits"),
+        ("due", "yesterday", "expected a date (YYYY-MM-DD) or an ISO 8601 datetime"),
+    ],
+)
+def test_a_value_a_column_cannot_take_is_refused_in_plain_words(
+    children: Table, column: str, value: object, reason: str
+) -> None:
+    with pytest.raises(InvalidValue) as info:
+        children.encode({column: value})
+
+    assert info.value.field == column
+    assert reason in info.value.reason
+    assert "Error" not in info.value.reason
+    assert "<class" not in info.value.reason
+
+
 def test_null_is_refused_for_required_columns_and_kept_for_nullable_ones(parents: Table) -> None:
     with pytest.raises(InvalidValue, match="may not be null") as info:
         parents.encode({"name": None})

@@ -72,8 +72,8 @@ def error_fields(response: httpx.Response) -> list[str]:
 
 
 def links(response: httpx.Response) -> dict[str, httpx.URL]:
-    """The RFC 8288 ``Link`` header of ``response``, by relation."""
-    return {rel: httpx.URL(url) for url, rel in _LINK.findall(response.headers["link"])}
+    """The RFC 8288 ``Link`` header of ``response``, by relation, resolved against the request's URL (RFC 8288 §3.2)."""
+    return {rel: response.request.url.join(url) for url, rel in _LINK.findall(response.headers["link"])}
 
 
 async def all_pages(client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

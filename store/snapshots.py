@@ -1,0 +1,193 @@
+"""Named snapshots: the state of some tables at one moment, put back whole by one command.
+
+Rows are immutable tuples, so a snapshot shares them with the live tables and
+keeps only each table's own structures (:class:`~store.table.TableImage`:
+the primary-key map, unique maps and index buckets as compact lists), taken in
+one command. Restoring swaps in fresh structures built from the image, in one
+command, so no reader ever sees a mixture, and the snapshot stays reusable.
+
+The building is the expensive part (a dict entry per row), and it reads only
+the image, which nothing changes: so the client builds them *before* sending
+the restore (:class:`Prepared`, :func:`preparing`), a few thousand entries per
+turn of the event loop, and the command itself only swaps them in; the
+structures it swaps out are let go of the same way afterwards
+(:func:`discarding`). A restore without a prepared build (a replayed log, a
+snapshot re-taken under the same name meanwhile) builds them inside the
+command: the same result, held longer.
+
+The rules that span tables live here:
+
+* A snapshot covers a set of tables closed under foreign keys (a table it
+  covers may only reference tables it covers). A table it does not cover keeps
+  its rows on restore, except rows whose foreign keys would name a row the
+  restore removed: those go, as a cascading delete would take them.
+* Rows an open transaction staged are left out of a snapshot, and a restore is
+  refused (:class:`~store.errors.Conflict`) while any table has staged rows:
+  the import owning them is still running.
+* Taking one counts against the memory limit: refused with
+  :class:`~store.errors.InsufficientStorage` when growth is off or the
+  snapshot's own size would pass :attr:`Database.memory_headroom`.
+* Insertion numbers, versions and the clock never go back (see
+  :meth:`Table.restore <store.table.Table.restore>`), so tags stay unique over
+  a row's life while restored rows get back exactly the tags they had.
+
+Named snapshots live in memory, in the database's ``snapshots`` map. The
+commands that take, drop and restore them are logged like any write, so a
+replay of the whole log recreates each snapshot at the point it was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from store.collector import collection_paused
+from store.errors import Conflict, InsufficientStorage, InvalidValue, NotFound
+from store.table import Structures, TableImage, building, built, releasing
+
+STEP = 4096
+"""Entries built or freed per turn of the event loop (about a quarter of a millisecond)."""
+
+if TYPE_CHECKING:
+    from store.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSnapshot:
+    """The images of the tables a snapshot covers, with when it was taken."""
+
+    name: str
+    created_at: int
+    """Microseconds since the epoch, UTC (the database's own clock)."""
+    images: dict[str, TableImage]
+
+    @property
+    def size(self) -> int:
+        return sum(image.size for image in self.images.values())
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Fresh structures for each table of ``snapshot``, built outside the actor for one restore to swap in."""
+
+    snapshot: NamedSnapshot
+    tables: dict[str, Structures] | None = None
+    """Set once built; taken (and emptied) by the restore that uses them: they are good for one restore."""
+    discarded: list[Structures] = field(default_factory=list)
+    """The structures the restore swapped out, for the caller to let go of with :func:`discarding`."""
+
+
+def preparing(prepared: Prepared, step: int = STEP) -> Iterator[None]:
+    """Build ``prepared``'s structures ``step`` entries at a time, yielding in between."""
+    tables: dict[str, Structures] = {}
+    for name, image in prepared.snapshot.images.items():
+        tables[name] = yield from building(image, step)
+    prepared.tables = tables
+
+
+def discarding(prepared: Prepared, step: int = STEP) -> Iterator[None]:
+    """Empty the structures a restore swapped out, ``step`` entries at a time."""
+    while prepared.discarded:
+        yield from releasing(prepared.discarded.pop(), step)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """What a client may know of a snapshot: rows per table and the memory its structures hold."""
+
+    name: str
+    created_at: int
+    rows: dict[str, int]
+    memory_bytes: int
+
+
+def describe(snapshot: NamedSnapshot) -> SnapshotInfo:
+    rows = {name: len(image) for name, image in snapshot.images.items()}
+    return SnapshotInfo(snapshot.name, snapshot.created_at, rows, snapshot.size)
+
+
+def take(db: Database, name: str, table_names: Sequence[str]) -> SnapshotInfo:
+    """Remember ``table_names`` as they are now under ``name``; names are unique."""
+    if name in db.snapshots:
+        raise Conflict("snapshot", "name", f"a snapshot named {name} already exists")
+    if not db.accepting_growth:
+        raise InsufficientStorage
+    tables = [db.table(table_name) for table_name in dict.fromkeys(table_names)]
+    if not tables:
+        raise InvalidValue("snapshot", "tables", "name at least one table")
+    covered = {table.name for table in tables}
+    for table in tables:
+        for fk in table.spec.foreign_keys:
+            if fk.target not in covered:
+                raise InvalidValue("snapshot", "tables", f"{table.name} references {fk.target}, which is left out")
+    with collection_paused():
+        images = {table.name: table.image() for table in tables}
+    snapshot = NamedSnapshot(name, db._now(), images)
+    size = snapshot.size
+    if db.memory_headroom is not None:
+        if size >= db.memory_headroom:
+            raise InsufficientStorage
+        db.memory_headroom -= size  # until the supervisor's next sample sees it
+    db.snapshots[name] = snapshot
+    return describe(snapshot)
+
+
+def restore(db: Database, name: str, prepared: Prepared | None = None) -> SnapshotInfo:
+    """Make every table the snapshot covers exactly what it was; drop what now dangles elsewhere.
+
+    With ``prepared`` built from this very snapshot, its structures are swapped
+    in and the old ones handed back in it; otherwise they are built here.
+    """
+    snapshot = find(db, name)
+    importing = [table.name for table in db.tables.values() if table.staged]
+    if importing:
+        raise Conflict("snapshot", None, f"an import into {', '.join(importing)} is in progress; wait or cancel it")
+    ready = prepared.tables if prepared is not None and prepared.snapshot is snapshot else None
+    if prepared is not None:
+        prepared.tables = None  # good for one restore: from now on they are live tables' own
+    with collection_paused():
+        for table_name, image in snapshot.images.items():
+            structures = ready[table_name] if ready is not None else built(building(image, len(image) + 1))
+            previous = db.tables[table_name].swap_in(image, structures)
+            if prepared is not None:
+                prepared.discarded.append(previous)
+        _drop_dangling(db, snapshot.images.keys())
+    return describe(snapshot)
+
+
+def drop(db: Database, name: str) -> None:
+    find(db, name)
+    del db.snapshots[name]
+
+
+def find(db: Database, name: str) -> NamedSnapshot:
+    try:
+        return db.snapshots[name]
+    except KeyError:
+        raise NotFound("snapshot", name) from None
+
+
+def listing(db: Database) -> list[SnapshotInfo]:
+    """Every snapshot, oldest first."""
+    return [describe(snapshot) for snapshot in db.snapshots.values()]
+
+
+def _drop_dangling(db: Database, covered: Any) -> None:
+    """Delete rows of uncovered tables whose foreign key names a row that no longer exists."""
+    restored = set(covered)
+    for table in db.tables.values():
+        if table.name in restored:
+            continue
+        for fk in table.spec.foreign_keys:
+            if fk.target not in restored:
+                continue
+            target = db.tables[fk.target].rows
+            keys = [
+                key
+                for value, bucket in table.indexes[fk.field].items()
+                if value is not None and value not in target
+                for key in bucket
+            ]
+            if keys:
+                db._remove(table, table.rows_in_order(keys), cascade=True)
