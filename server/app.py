@@ -43,11 +43,11 @@ from server.routers import auth, jobs, orders, snapshots, system, users
 from server.routers.snapshots import take_start_snapshot
 from server.security.auth import Caller
 from server.security.callers import CallerCache
-from server.security.limits import RateLimiter
 from server.security.passwords import LoginCheck
 from server.security.tokens import TokenService
 from server.seed import load_seed
 from server.settings import Settings
+from server.shared_store import SharedStore, rate_limiter
 from server.tables import SESSIONS, TABLES, USERS
 from store import CorruptLog, Database, StoreActor, StoreClient
 from store.recovery import Recovery, open_data_directory
@@ -104,7 +104,8 @@ async def _open(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         app.state.supervisor.start()
         if app.state.snapshotter is not None:
             app.state.snapshotter.start()
-        starting = StoreClient(actor)  # not held back while recovering: the seed and admin come first
+        # Not held back while recovering: the seed and admin come first (on Redis nothing is recovered).
+        starting = StoreClient(actor) if app.state.shared is None else store
         if settings.seed_file is not None:
             if recovery is not None and not recovery.empty:
                 logger.info("MEMDB_SEED_FILE is ignored: %s already holds data", settings.data_dir)
@@ -148,7 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))
         actor.watch(callers.watch)
         app.state.actor = actor
-        app.state.store = store = StoreClient(actor)
+        # MEMDB_STORE_URL: the data lives in Redis, shared by every node (the actor then holds nothing).
+        app.state.shared = shared = None if settings.store_url is None else SharedStore(settings.store_url, callers)
+        app.state.store = store = StoreClient(actor) if shared is None else shared.store
         app.state.login_check = await LoginCheck.create(settings.bcrypt_rounds)
         app.state.supervisor = supervisor = Supervisor(
             actor,
@@ -180,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await _final_snapshot(snapshots)
             await supervisor.stop()
             await actor.close()
+            if shared is not None:
+                await shared.close()
 
     app = FastAPI(
         title="memdb",
@@ -214,9 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,
-            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_max_clients),
-            login_limiter=RateLimiter(
-                settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, settings.rate_limit_max_clients
+            limiter=rate_limiter(settings, settings.rate_limit_per_minute, "requests"),
+            login_limiter=rate_limiter(
+                settings, settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, "logins"
             ),
             subject_of=tokens.subject,
         )

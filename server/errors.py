@@ -35,6 +35,8 @@ from store import (
     StoreClosed,
     StoreError,
     StoreOverloaded,
+    StoreUnavailable,
+    Unsupported,
 )
 
 logger = logging.getLogger("memdb.errors")
@@ -57,6 +59,7 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
     422: ("VALIDATION_ERROR",),
     429: ("RATE_LIMITED",),
     500: ("INTERNAL_ERROR",),
+    501: ("NOT_IMPLEMENTED",),
     503: ("SERVICE_UNAVAILABLE",),
     507: ("INSUFFICIENT_STORAGE",),
 }
@@ -116,6 +119,11 @@ def _store_error(request: Request, error: StoreError) -> Response:
         return error_response(request, 422, "VALIDATION_ERROR", "request validation failed", details)
     if isinstance(error, InsufficientStorage):
         return error_response(request, 507, "INSUFFICIENT_STORAGE", error.message)
+    if isinstance(error, Unsupported):
+        return error_response(request, 501, "NOT_IMPLEMENTED", error.message)
+    if isinstance(error, StoreUnavailable):
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        return error_response(request, 503, "SERVICE_UNAVAILABLE", error.message, headers=headers)
     if isinstance(error, StoreOverloaded | StoreClosed):
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
         return error_response(request, 503, "SERVICE_UNAVAILABLE", "the store is busy; retry shortly", headers=headers)

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    store_url: str | None = Field(default=None, pattern=r"^rediss?://", repr=False)
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     public_url: str | None = None
     data_dir: Path | None = None
@@ -97,6 +98,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
+        if self.store_url is not None:
+            if self.data_dir is not None:
+                raise ValueError(
+                    "MEMDB_DATA_DIR cannot be used with MEMDB_STORE_URL: Redis keeps the data and its own persistence"
+                    " (AOF/RDB); unset one of them"
+                )
+            if self.snapshot_on_start is not None:
+                raise ValueError(
+                    "MEMDB_SNAPSHOT_ON_START cannot be used with MEMDB_STORE_URL: Redis has no named snapshots"
+                )
+            if self.jwt_secret is None:
+                raise ValueError("MEMDB_JWT_SECRET is required with MEMDB_STORE_URL: every node must sign tokens alike")
         if self.jwt_secret is None and not self.production:
             self.jwt_secret = SecretStr(secrets.token_urlsafe(48))  # tokens die with the process
         if self.production:

@@ -23,6 +23,8 @@ from store.errors import (
     StoreError,
     StoreOverloaded,
     StoreRecovering,
+    StoreUnavailable,
+    Unsupported,
 )
 from store.query import Predicate, Query, SortKey
 from store.querylang import QueryParser
@@ -57,5 +59,7 @@ __all__ = [
     "StoreError",
     "StoreOverloaded",
     "StoreRecovering",
+    "StoreUnavailable",
     "TableSpec",
+    "Unsupported",
 ]

@@ -124,6 +124,21 @@ class StoreRecovering(StoreClosed):
         StoreError.__init__(self, "the store is recovering its data; retry shortly")
 
 
+class StoreUnavailable(StoreError):
+    """The store's server (Redis) cannot be reached; the client reconnects by itself."""
+
+    def __init__(self, reason: str = "the store's server cannot be reached") -> None:
+        super().__init__(reason)
+
+
+class Unsupported(StoreError):
+    """The operation exists on another store backend but not on this one."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"this operation is not available with the store on {backend}")
+        self.backend = backend
+
+
 class BatchRejected(StoreError):
     """One record of a multi-row load was refused; nothing of the load was applied."""
 

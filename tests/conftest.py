@@ -7,12 +7,14 @@ carrying their token.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 
 from server.app import create_app
@@ -26,9 +28,17 @@ ADMIN_PASSWORD = "admin-password-1"
 Login = Callable[[str, str], Awaitable[httpx.AsyncClient]]
 
 
+STORE_URL = os.environ.get("MEMDB_TEST_STORE_URL")
+"""Set (``redis://…``, a database the tests may empty) to run the API tests on the Redis backend instead."""
+
+
 @pytest.fixture
 def settings() -> Settings:
+    if STORE_URL is not None:
+        redis.Redis.from_url(STORE_URL).flushdb()
     return Settings(
+        store_url=STORE_URL,
+        jwt_secret=None if STORE_URL is None else "a-test-signing-key-for-the-redis-backend-0123",
         bcrypt_rounds=4,
         seed_file=None,
         admin_email=ADMIN_EMAIL,

@@ -18,6 +18,7 @@ from server.errors import RETRY_AFTER_SECONDS, APIError
 from server.models.common import Envelope
 from server.paths import HEALTH_PATH, METRICS_PATH, READY_PATH
 from server.responses import plain
+from server.shared_store import SharedStore
 from store.recovery import Recovery
 from store.supervisor import Supervisor
 
@@ -86,6 +87,10 @@ async def ready(request: Request) -> Response:
     """Readiness: 200 while the store runs, has mailbox room and is under its memory limit, else 503."""
     supervisor: Supervisor = request.app.state.supervisor
     actor = supervisor.actor
+    shared: SharedStore | None = request.app.state.shared
+    if shared is not None and not await shared.ready():
+        message = "the store's Redis server cannot be reached"
+        raise APIError(503, "SERVICE_UNAVAILABLE", message, headers={"Retry-After": RETRY_AFTER_SECONDS})
     recovery: Recovery | None = request.app.state.recovery
     log_trouble = None if recovery is None else recovery.log.broken or recovery.log.last_error
     recovering = request.app.state.store.recovering

@@ -5,7 +5,8 @@ signed and unexpired, and its session must still exist (so logout, password
 changes and deleting the user revoke it at once); the caller's role is read
 from the store, not trusted from the token. The session and its user are read
 once per session and then kept in a :class:`CallerCache` that the store's
-writes empty. :func:`authenticate` does this once per request and keeps the
+writes empty (on Redis, the writes of every node: the cache asks first whether
+any changed). :func:`authenticate` does this once per request and keeps the
 answer in the request's scope: :mod:`server.security.access` calls it before a
 route reads its body, and the route's own dependencies (``MaybeUser``,
 ``CurrentUser``, ``AdminOnly``) then find it there. Everything that decides
@@ -73,6 +74,8 @@ async def _caller(request: Request, token: str) -> Caller:
         claims = tokens.verify(token)
     except InvalidToken:
         raise unauthorized("invalid or expired token") from None
+    if callers.check is not None:
+        await callers.check()
     caller = callers.get(claims.session_id)
     if caller is None:
         epoch = callers.epoch

@@ -14,11 +14,16 @@ A lookup that was in flight while the cache was emptied must not put back what
 it read before the write: callers note :attr:`CallerCache.epoch` before they ask
 the store, and :meth:`CallerCache.remember` drops the answer if a write has
 emptied the cache since.
+
+With the store on Redis, other nodes write too: then :attr:`CallerCache.check`
+is set, and each lookup first asks the store (one round trip) whether any node
+changed a watched table since the cache was filled, emptying it if so; a logout
+on one node is refused by every other node from the moment it is acknowledged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from store import commands as c
@@ -45,6 +50,9 @@ class CallerCache(Generic[Value]):
         self.size = size
         self.epoch = 0
         """Moves on every time the cache is emptied."""
+        self.check: Callable[[], Awaitable[None]] | None = None
+        """Set when other processes write to the store too: awaited before each lookup, it empties the cache
+        if any of them changed a watched table since (see :class:`server.shared_store.SharedStore`)."""
         self._entries: dict[Hashable, Value] = {}
 
     def __len__(self) -> int:

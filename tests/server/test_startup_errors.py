@@ -105,6 +105,21 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         ),
         ({"MEMDB_ENV": "production"}, ["MEMDB_JWT_SECRET is required when MEMDB_ENV=production"]),
         ({"MEMDB_ADMIN_EMAIL": "ops@example.com"}, ["set both MEMDB_ADMIN_EMAIL and MEMDB_ADMIN_PASSWORD, or neither"]),
+        (
+            {"MEMDB_STORE_URL": "redis://127.0.0.1:6379/0", "MEMDB_DATA_DIR": "data"},
+            [
+                "MEMDB_DATA_DIR cannot be used with MEMDB_STORE_URL: Redis keeps the data and its own persistence"
+                " (AOF/RDB); unset one of them"
+            ],
+        ),
+        (
+            {"MEMDB_STORE_URL": "redis://127.0.0.1:6379/0", "MEMDB_SNAPSHOT_ON_START": "clean"},
+            ["MEMDB_SNAPSHOT_ON_START cannot be used with MEMDB_STORE_URL: Redis has no named snapshots"],
+        ),
+        (
+            {"MEMDB_STORE_URL": "redis://127.0.0.1:6379/0"},
+            ["MEMDB_JWT_SECRET is required with MEMDB_STORE_URL: every node must sign tokens alike"],
+        ),
     ],
 )
 def test_every_invalid_setting_is_one_line_naming_the_variable(

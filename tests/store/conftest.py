@@ -10,16 +10,19 @@ fields and a free one; ``note`` references ``child``, so cascades go two levels.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import orjson
 import pytest
+from redis.asyncio import Redis
 
-from store import Auto, Column, Database, ForeignKey, Kind, TableSpec
+from store import Auto, Column, Database, ForeignKey, Kind, StoreActor, StoreClient, TableSpec
+from store.redis.client import RedisStore
 from store.table import fold
+from tests.utils.redis_server import RedisServer, running_redis
 
 STATUSES = ("pending", "paid", "shipped", "cancelled")
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -153,3 +156,78 @@ def db(clock: Clock) -> Database:
 @pytest.fixture
 def rows(db: Database) -> Rows:
     return Rows(db)
+
+
+# -- both backends behind the one client API ------------------------------------------------------
+
+BACKENDS = ("embedded", "redis")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One ``redis-server`` for the session (a free loopback port, files in a temporary directory)."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+async def any_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreClient]:
+    """A store client on each backend in turn: the embedded actor, then Redis (emptied first)."""
+    if request.param == "embedded":
+        actor = StoreActor(Database(SPECS, clock=Clock()), queue_size=16, put_timeout=5)
+        actor.start()
+        yield StoreClient(actor)
+        await actor.close()
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    connection = Redis.from_url(server.url)
+    await connection.flushdb()
+    yield RedisStore(connection, SPECS, clock=Clock())
+    await connection.aclose()
+
+
+async def assert_redis_indexes_consistent(store: RedisStore) -> None:
+    """Every unique hash and equality set in Redis says exactly what the rows say, in insertion order."""
+    snapshots = await store.snapshot(tuple(store.layouts))
+    redis = store.redis
+    for name, layout in store.layouts.items():
+        rows = sorted(snapshots[name].rows, key=lambda row: row[0])
+        table = layout.table
+        for column in table.unique:
+            expected = {
+                layout.unique_field(column, table.value(row, column)): layout.pk_text(row[table.pk_position])
+                for row in rows
+                if table.value(row, column) is not None
+            }
+            held = {
+                key.decode(): value.decode() for key, value in (await redis.hgetall(layout.unique_hash(column))).items()
+            }
+            assert held == expected, f"{name}.{column} unique hash"
+        for column in table.indexes:
+            buckets: dict[str, list[str]] = {}
+            for row in rows:
+                value = table.value(row, column)
+                if value is not None:
+                    buckets.setdefault(layout.index_key(column, value), []).append(
+                        layout.pk_text(row[table.pk_position])
+                    )
+            found = {key.decode() for key in await redis.keys(f"{layout.index_prefix}{name}:{column}:*")}
+            assert found == set(buckets), f"{name}.{column} index sets (none empty, none missing)"
+            for key, members in buckets.items():
+                assert [m.decode() for m in await redis.zrange(key, 0, -1)] == members, f"{key} in insertion order"
+        for column in table.columns:
+            if not await redis.exists(f"{store.prefix}ordered:{name}:{column.name}"):
+                continue
+            position = table.position[column.name]
+
+            label = {row[0]: f"{row[0]:016d}:{layout.pk_text(row[table.pk_position])}" for row in rows}
+            valued = [row for row in rows if row[position] is not None]
+            expected_sets = {
+                "asc": [label[row[0]] for row in sorted(valued, key=lambda row: (row[position], row[0]))],
+                "desc": [label[row[0]] for row in sorted(valued, key=lambda row: (-row[position], row[0]))],
+                "null": [label[row[0]] for row in rows if row[position] is None],
+            }
+            for kind, expected_members in expected_sets.items():
+                key = f"{store.prefix}o:{name}:{column.name}:{kind}"
+                found_members = [m.decode() for m in await redis.zrange(key, 0, -1)]
+                assert found_members == expected_members, f"{key}: the rows in that order"

@@ -21,8 +21,9 @@ from store import (
     StoreClosed,
     StoreRecovering,
 )
+from store.redis.client import RedisStore
 
-from .conftest import CHILD, SPECS, Clock, assert_indexes_consistent, plain, uid
+from .conftest import CHILD, SPECS, Clock, assert_indexes_consistent, assert_redis_indexes_consistent, plain, uid
 
 
 @pytest.fixture
@@ -31,11 +32,17 @@ def database() -> Database:
 
 
 @pytest.fixture
-async def store(database: Database) -> AsyncIterator[StoreClient]:
+async def embedded(database: Database) -> AsyncIterator[StoreClient]:
     actor = StoreActor(database, queue_size=16, put_timeout=5)
     actor.start()
     yield StoreClient(actor)
     await actor.close()
+
+
+@pytest.fixture
+def store(any_store: StoreClient) -> StoreClient:
+    """Each test below runs on both backends (``any_store``) unless it asks for ``embedded``."""
+    return any_store
 
 
 def parent_values(n: int, **values: Any) -> dict[str, Any]:
@@ -84,13 +91,13 @@ async def test_store_errors_reach_the_caller_as_themselves(store: StoreClient) -
     assert await store.counts() == {"parent": 1, "child": 0, "note": 0}
 
 
-async def test_a_closed_store_refuses_calls(store: StoreClient) -> None:
-    await store.actor.close()
+async def test_a_closed_store_refuses_calls(embedded: StoreClient) -> None:
+    await embedded.actor.close()
     with pytest.raises(StoreClosed):
-        await store.counts()
+        await embedded.counts()
 
 
-async def test_many_concurrent_inserts_all_land_with_consistent_indexes(store: StoreClient, database: Database) -> None:
+async def test_many_concurrent_inserts_all_land_with_consistent_indexes(store: StoreClient) -> None:
     await store.insert("parent", parent_values(1))
     await store.insert("parent", parent_values(2))
     many = 300
@@ -108,7 +115,10 @@ async def test_many_concurrent_inserts_all_land_with_consistent_indexes(store: S
     assert (first.total, second.total) == (many // 2, many // 2)
     shipped = await store.find("child", QueryParser(CHILD).parse([("status", "shipped")], None))
     assert shipped.total == many // 3
-    assert_indexes_consistent(database)
+    if isinstance(store, RedisStore):
+        await assert_redis_indexes_consistent(store)
+    else:
+        assert_indexes_consistent(store.actor.database)
 
 
 async def test_concurrent_inserts_of_one_email_let_exactly_one_win(store: StoreClient) -> None:
