@@ -14,6 +14,7 @@ in the document. Memory holds one block of the file and one record.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import IO, Any
 
 import ijson
@@ -53,7 +54,9 @@ class DocumentCheck:
         self.found = not at
         self.header: dict[str, Any] = {}
         self._events = ijson.sendable_list()
-        self._parser = ijson.parse_coro(self._events, use_float=True)
+        # Numbers as ijson's C parser reads them without use_float: any size of integer (with use_float it
+        # refuses those past 64 bits as invalid JSON, which they are not).
+        self._parser = ijson.parse_coro(self._events)
         self._sections = {_path(at, section): section for section in SECTIONS}
         self._items = {_path(at, section, "item"): section for section in SECTIONS}
         self._member: str | None = None  # the top-level member being read, when ``at`` is set
@@ -132,6 +135,21 @@ def document_records(file: IO[bytes], at: str = "") -> Iterator[Record]:
     """The records of a checked document in ``file``: every user, then every order, one at a time."""
     for section in SECTIONS:
         file.seek(0)
-        items = ijson.items(file, _path(at, section, "item"), use_float=True)
+        items = ijson.items(file, _path(at, section, "item"))
         for index, data in enumerate(items):
-            yield Record(section, index, data)
+            yield Record(section, index, _floats(data))
+
+
+def _floats(value: Any) -> Any:
+    """``value`` with ijson's ``Decimal`` fractions as floats, as any other JSON parser gives them.
+
+    Parsed with ``use_float`` instead, ijson's C parser would refuse integers past 64 bits as if
+    they were not JSON; here they stay Python integers, and the models say what is out of range.
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_floats(item) for item in value]
+    return value

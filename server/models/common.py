@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     GetJsonSchemaHandler,
     ValidationInfo,
@@ -88,8 +89,16 @@ def _check_utc_range(value: datetime) -> datetime:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_check_utc_range)]
-"""A datetime whose UTC instant lies in years 1-9999 (naive values are taken as UTC), so it can be written back."""
+def _text_only(value: Any) -> Any:
+    # Pydantic would read a number as seconds since 1970: JSON carries dates as text, and the document says so.
+    if isinstance(value, int | float):
+        raise ValueError("must be a date or date-time string, such as 2026-01-31T12:00:00Z")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_text_only), AfterValidator(_check_utc_range)]
+"""A date-time given as text, whose UTC instant lies in years 1-9999 (naive values are taken as UTC), so it can be
+written back."""
 
 
 class InputModel(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from server.models.common import InputModel
 
@@ -16,7 +16,7 @@ class SnapshotCreate(InputModel):
     """Remember every table as it is now, under a new name."""
 
     name: SnapshotName = Field(description="Unique; letters, digits, `.`, `_` and `-`, 1-64 characters.")
-    sessions: bool = Field(
+    sessions: StrictBool = Field(
         default=False,
         description="Also remember sessions (restoring then logs out whoever signed in since). "
         "Off: sessions stay as they are on restore, except those of users the restore removes.",

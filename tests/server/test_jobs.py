@@ -10,6 +10,7 @@ instead of relying on timing. Waiting is always bounded polling with a deadline.
 from __future__ import annotations
 
 import asyncio
+import json
 import copy
 import random
 import time
@@ -1098,3 +1099,22 @@ async def test_past_memdb_max_connections_requests_in_flight_the_answer_is_503_b
         assert response.status_code == 200
         assert response.json()["data"]["id"] == me["id"]
         assert (await http.get(f"/orders?user_id={me['id']}")).status_code == 200  # the slot is free again
+
+
+async def test_numbers_of_any_size_in_an_import_are_json_and_the_records_say_what_is_out_of_range(
+    client: httpx.AsyncClient, small: Dataset
+) -> None:
+    # A number past 64 bits is valid JSON: the body is taken (202), and the record it is in is what is refused.
+    small["users"][4]["metadata"] = {"huge": 2**80, "ratio": 0.25}
+    small["users"][6]["metadata"] = {"ratio": 0.25}
+    body = json.dumps({"type": "import", "mode": "skip-invalid", "data": small}).encode()  # orjson stops at 64 bits
+
+    job = await finished(client, (await start_job(client, body))["id"])
+
+    assert job["status"] == "succeeded", job["error"]
+    refused = job["result"]["rejected"][0]  # then that user's orders, which name no user any more
+    assert refused["record"].startswith("users[4] ")
+    assert refused["reason"] == "metadata: numbers must be finite, and whole numbers must fit in 64 bits"
+    assert {entry["section"] for entry in job["result"]["rejected"][1:]} <= {"orders"}
+    kept = await client.get(f"/users/{small['users'][6]['id']}")
+    assert kept.json()["data"]["metadata"] == {"ratio": 0.25}

@@ -112,6 +112,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
     "address-extra": ({"shipping_address": {**ADDRESS, "floor": 2}}, "body.shipping_address.floor"),
     "deep": ({"metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}}, "body.metadata"),
     "date-text": ({"order_date": "yesterday"}, "body.order_date"),
+    "date-as-a-number": ({"order_date": 0}, "body.order_date"),  # not read as seconds since 1970
     "date-before-year-1-utc": ({"order_date": "0001-01-01T00:00:00+01:00"}, "body.order_date"),
     "date-after-year-9999-utc": ({"order_date": "9999-12-31T23:00:00-02:00"}, "body.order_date"),
     "unknown-field": ({"coupon": "FREE"}, "body.coupon"),

@@ -217,6 +217,7 @@ def test_names_are_unique_checked_and_a_deleted_snapshot_is_gone(admin: httpx.Cl
     for bad in ("", "has space", "x" * 65, "slash/name", "é"):
         assert_error(admin.post("/snapshots", json={"name": bad}), 422, "VALIDATION_ERROR")
     assert_error(admin.post("/snapshots", json={"name": "ok", "extra": 1}), 422, "VALIDATION_ERROR")
+    assert_error(admin.post("/snapshots", json={"name": "ok", "sessions": "yes"}), 422, "VALIDATION_ERROR")
     assert_error(admin.get("/snapshots/has%20space"), 422, "VALIDATION_ERROR")
     assert_error(admin.post("/snapshots/nope/restore"), 404, "NOT_FOUND")
 
