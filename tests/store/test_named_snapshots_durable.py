@@ -12,8 +12,9 @@ from uuid import UUID
 
 import pytest
 
-from store import Conflict, Database, MissingReference, NotFound
-from store.snapshot import HEADER, load_snapshot, write_snapshot
+from store import Auto, Column, Conflict, Database, Kind, MissingReference, NotFound, TableSpec
+from store.snapshot import HEADER, SnapshotError, load_snapshot, write_snapshot
+from store.snapshots import take
 from store.snapshotter import Snapshotter
 
 from .conftest import SPECS, STATUSES, uid
@@ -172,3 +173,24 @@ async def test_a_format_1_file_without_named_snapshots_still_loads(directory: Pa
     load_snapshot(path, database)
     assert database.snapshots == {}
     assert database.tables["parent"].order_state()[3] == 2  # the highest version its rows hold
+
+
+def test_an_index_on_a_plain_column_comes_back_and_a_snapshot_cut_short_is_refused(tmp_path: Path) -> None:
+    created = Column("created_at", Kind.DATETIME, auto=Auto.ON_CREATE)
+    spec = TableSpec("item", (Column("id", Kind.INT), Column("size", Kind.INT, indexed=True), created))
+    database = Database([spec])
+    database.load([("item", [{"id": n, "size": n % 3} for n in range(10)])])
+    take(database, "baseline", ("item",))
+    database.update("item", 1, {"size": 7})
+    path = write_snapshot(tmp_path, 1, database.image())
+    loaded = Database([spec])
+    load_snapshot(path, loaded)
+    assert named(loaded) == named(database)
+
+    header_length, _ = HEADER.unpack(path.read_bytes()[: HEADER.size])
+    header = pickle.loads(path.read_bytes()[HEADER.size : HEADER.size + header_length])
+    header["named"][0]["tables"]["item"]["rows"] = 11  # says more than its parts hold
+    body = pickle.dumps(header, protocol=5)
+    path.write_bytes(HEADER.pack(len(body), zlib.crc32(body)) + body + path.read_bytes()[HEADER.size + header_length :])
+    with pytest.raises(SnapshotError, match="named snapshot baseline: item is not whole"):
+        load_snapshot(path, Database([spec]))
