@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,7 +81,7 @@ _UNREAD = Snapshot({}, "")
 class TableImage:
     rows: list[Row]
     staged: dict[Any, int]
-    order: tuple[int, bool, Any]
+    order: tuple[Any, ...]
     """:meth:`Table.order_state`"""
 
 
@@ -93,6 +93,8 @@ class Image:
     transactions: dict[int, list[tuple[str, Any]]]
     last_now: int
     last_transaction: int
+    named: dict[str, NamedSnapshot] = field(default_factory=dict)
+    """The named snapshots of that moment (:mod:`store.named_images` writes them)."""
 
 
 def utc_now() -> datetime:
@@ -214,11 +216,15 @@ class Database:
         transactions = {
             number: [(table.name, key) for table, key in staged] for number, staged in self._transactions.items()
         }
-        return Image(tables, transactions, self._last_now, self._last_transaction)
+        return Image(tables, transactions, self._last_now, self._last_transaction, dict(self.snapshots))
 
     def restore_rows(self, table_name: str, rows: Sequence[Row]) -> None:
         """Put back rows of a snapshot (trusted: checked when first written); the tables they reference first."""
         table = self.tables[table_name]
+        table.restore(rows, self.sharing(table))
+
+    def sharing(self, table: Table) -> Callable[[list[Any]], None]:
+        """What makes a row read back from a file hold its referenced rows' key objects, as a live row does."""
         references = [(table.position[fk.field], self.tables[fk.target]) for fk in table.spec.foreign_keys]
 
         def share(values: list[Any]) -> None:
@@ -228,7 +234,7 @@ class Database:
                 if referenced is not None:
                     values[position] = referenced[target.pk_position]
 
-        table.restore(rows, share)
+        return share
 
     def restore_state(self, image: Image) -> None:
         """After :meth:`restore_rows`: the staged keys, numbering and open transactions of ``image`` (rows ignored)."""

@@ -4,7 +4,8 @@
 recovery loads it and replays segments 7, 8, … only. It is a series of records
 framed like the log's (``u32 length | u32 crc32 | body``): a header (format,
 counters, open transactions, each table's numbering), then the rows in chunks,
-then an end marker, so a file cut short or damaged anywhere is recognised.
+then the named snapshots of that moment (:mod:`store.named_images`), then an
+end marker, so a file cut short or damaged anywhere is recognised.
 Bodies are pickles of plain values only (tuples, lists, dicts, ints, strings,
 bytes, bools, ``None``) — rows are already encoded, so loading skips every
 codec — and they are read back with an unpickler that refuses every global, so
@@ -27,8 +28,11 @@ from typing import Any, BinaryIO
 
 from store.database import Database, Image, TableImage
 from store.log import FILE_MODE, sync_directory
+from store.named_images import MARK, NamedLoader, named_header, named_records
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)
+"""Format 1 (no named snapshots, no version counters) is still read."""
 HEADER = struct.Struct("<II")
 CHUNK_ROWS = 10_000
 PREFIX = "snapshot-"
@@ -70,11 +74,14 @@ def write_snapshot(directory: Path, segment: int, image: Image) -> Path:
                 name: {"rows": len(table.rows), "staged": table.staged, "order": table.order}
                 for name, table in image.tables.items()
             },
+            "named": named_header(image),
         }
         _write(file, pickle.dumps(header, protocol=5))
         for name, table in image.tables.items():
             for start in range(0, len(table.rows), CHUNK_ROWS):
                 _write(file, pickle.dumps((name, table.rows[start : start + CHUNK_ROWS]), protocol=5))
+        for record in named_records(image):
+            _write(file, pickle.dumps(record, protocol=5))
         _write(file, _END)
         file.flush()
         os.fsync(file.fileno())
@@ -111,13 +118,18 @@ def load_snapshot(path: Path, database: Database) -> int:
             records = _records(path, file)
             offset, body = next(records)
             header = _loads(body)
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
+            if not isinstance(header, dict) or header.get("format") not in READABLE:
                 raise SnapshotError(f"{path}: not a snapshot of format {FORMAT}")
             counts = dict.fromkeys(header["tables"], 0)
+            named = NamedLoader(header.get("named", []), database)
             for offset, body in records:  # noqa: B007 - the error below names the offset reached
                 if body == _END:
                     break
-                name, chunk = _loads(body)
+                record = _loads(body)
+                if record[0] == MARK and len(record) == 5:
+                    named.add(*record[1:])
+                    continue
+                name, chunk = record
                 database.restore_rows(name, chunk)
                 counts[name] += len(chunk)
         tables = {}
@@ -126,6 +138,7 @@ def load_snapshot(path: Path, database: Database) -> int:
                 raise SnapshotError(f"{path}: {name} holds {counts[name]} rows, not {info['rows']}")
             tables[name] = TableImage([], info["staged"], tuple(info["order"]))
         database.restore_state(Image(tables, header["transactions"], header["last_now"], header["last_transaction"]))
+        database.snapshots = named.finish()
         return int(header["segment"])
     except SnapshotError:
         raise

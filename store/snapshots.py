@@ -32,8 +32,10 @@ The rules that span tables live here:
   a row's life while restored rows get back exactly the tags they had.
 
 Named snapshots live in memory, in the database's ``snapshots`` map. The
-commands that take, drop and restore them are logged like any write, so a
-replay of the whole log recreates each snapshot at the point it was taken.
+commands that take, drop and restore them are logged like any write (a restore
+as just the name), and every snapshot file of the data directory holds the
+named snapshots of its moment (:mod:`store.named_images`), so a logged restore
+finds its snapshot however the log before it was compacted.
 """
 
 from __future__ import annotations

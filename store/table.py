@@ -102,6 +102,22 @@ class Structures:
     indexes: dict[str, dict[Any, list[Any]]]
 
 
+def image_of(
+    keys: list[Any],
+    rows: list[Row],
+    unique: dict[str, tuple[list[Any], list[Any]]],
+    indexes: dict[str, Buckets],
+    in_default_order: bool,
+    last_default: Any,
+) -> TableImage:
+    """A :class:`TableImage` of these structures, its size reckoned."""
+    size = sys.getsizeof(keys) + sys.getsizeof(rows)
+    for held, holders in unique.values():
+        size += sys.getsizeof(held) + sys.getsizeof(holders)
+    size += sum(buckets.size for buckets in indexes.values())
+    return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size)
+
+
 def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
     """Fresh structures equal to ``image``'s, built ``step`` entries at a time (it yields between steps).
 
@@ -277,13 +293,18 @@ class Table:
             values[self.position[name]] = value
         return self._share_equal_ints(values)
 
-    def order_state(self) -> tuple[int, bool, Any]:
-        """What :meth:`add` remembers between rows: the next ``seq``, whether rows came in default-sort order, and
-        the last one's sort value (a snapshot keeps them: deleted rows shaped them)."""
-        return self._next_seq, self.in_default_order, self._last_default
+    def order_state(self) -> tuple[Any, ...]:
+        """What the table remembers beyond its rows: the next ``seq``, whether rows came in default-sort order, the
+        last one's sort value, the highest version given out and the floor a restore set (a snapshot file keeps
+        them: deleted and replaced rows shaped them, and the next write's tag depends on them)."""
+        return self._next_seq, self.in_default_order, self._last_default, self._top_version, self._version_floor
 
-    def set_order_state(self, state: tuple[int, bool, Any]) -> None:
-        self._next_seq, self.in_default_order, self._last_default = state
+    def set_order_state(self, state: Sequence[Any]) -> None:
+        self._next_seq, self.in_default_order, self._last_default = state[:3]
+        if len(state) == 5:
+            self._top_version, self._version_floor = state[3:]
+        else:  # written before versions were kept: the highest one the rows hold
+            self._top_version = max((row[1] for row in self.rows.values()), default=1)
 
     def restore(self, rows: Sequence[Row], share: Callable[[list[Any]], None]) -> None:
         """Put back ``rows`` (from a snapshot of this table, trusted: no checks); then :meth:`set_order_state`.
@@ -291,6 +312,11 @@ class Table:
         Pooled values are shared again and ``share`` may swap in shared objects
         (foreign keys) before each row is added.
         """
+        for row in self.revive(rows, share):
+            self.add(row)
+
+    def revive(self, rows: Iterable[Row], share: Callable[[list[Any]], None]) -> Iterator[Row]:
+        """``rows`` read back from a file, their values shared as a live table's are (see :meth:`restore`)."""
         pooled: list[tuple[int, Callable[[Any], Any]]] = [
             (self.position[name], pool.share) for name, pool in self.pools.items()
         ]
@@ -303,7 +329,7 @@ class Table:
                 if value is not None:
                     values[position] = shared(value)
             share(values)
-            self.add(self._share_equal_ints(values))
+            yield self._share_equal_ints(values)
 
     def check_unique(self, row: Row, previous: Row | None = None) -> None:
         """Raise :class:`Conflict` if ``row`` would duplicate a key held by another row."""
@@ -466,11 +492,7 @@ class Table:
         unique: dict[str, tuple[list[Any], list[Any]]],
         indexes: dict[str, Buckets],
     ) -> TableImage:
-        size = sys.getsizeof(keys) + sys.getsizeof(rows)
-        for held, holders in unique.values():
-            size += sys.getsizeof(held) + sys.getsizeof(holders)
-        size += sum(buckets.size for buckets in indexes.values())
-        return TableImage(keys, rows, unique, indexes, self.in_default_order, self._last_default, size)
+        return image_of(keys, rows, unique, indexes, self.in_default_order, self._last_default)
 
     def swap_in(self, image: TableImage, structures: Structures) -> Structures:
         """Become exactly what the table was when ``image`` was taken, swapping in ``structures`` built from it.

@@ -187,7 +187,7 @@ def _framed(*bodies: bytes) -> bytes:
     ("content", "reason"),
     ids=["format", "rows", "fields", "torn"],
     argvalues=[
-        (_framed(pickle.dumps({"format": 99}), b"end"), "not a snapshot of format 1"),
+        (_framed(pickle.dumps({"format": 99}), b"end"), "not a snapshot of format 2"),
         (_framed(pickle.dumps({"format": 1, "tables": {"parent": {"rows": 2}}}), b"end"), "holds 0 rows, not 2"),
         (_framed(pickle.dumps({"format": 1}), b"end"), "KeyError"),
         (_framed(b"end") + b"\x01\x02", "header is cut short"),
