@@ -20,7 +20,7 @@ from server.paths import API_PREFIX
 from server.responses import plain
 from server.security.access import AuthenticateFirstRoute
 from server.security.auth import CurrentUser, TokensDep, unauthorized
-from server.security.passwords import LoginCheck, hash_password
+from server.security.passwords import LoginCheck, hash_password, verify_password
 from server.security.tokens import InvalidToken, RefreshToken
 from server.tables import SESSION_QUERIES, SESSIONS, USER_QUERIES, USERS
 from server.validation import details
@@ -53,9 +53,9 @@ async def _login_fields(request: Request) -> LoginRequest:
 
 
 async def _start_session(
-    store: StoreDep, settings: SettingsDep, tokens: TokensDep, user: dict[str, Any], checked_hash: str
+    store: StoreDep, settings: SettingsDep, tokens: TokensDep, user: dict[str, Any], checked_hash: str, password: str
 ) -> Response:
-    """Open a session for ``user``, whose password was just checked against ``checked_hash``."""
+    """Open a session for ``user``, whose ``password`` was just checked against ``checked_hash``."""
     session_id = uuid.uuid4()
     refresh = tokens.refresh_token(session_id, 0)
     expires = utc_now() + timedelta(days=settings.refresh_token_days)
@@ -67,7 +67,9 @@ async def _start_session(
         current = await store.get(USERS.name, uuid.UUID(user["id"]), reveal=True)
     except (MissingReference, NotFound):
         raise _bad_credentials() from None
-    if current.data["password_hash"] != checked_hash:
+    stored_now = current.data["password_hash"]
+    # A concurrent login may have re-hashed the same password at the configured cost: that is no change.
+    if stored_now != checked_hash and not await verify_password(password, stored_now):
         await _revoke_quietly(store, session_id)
         raise _bad_credentials()
     return _token_response(tokens, current.data, refresh)
@@ -105,7 +107,7 @@ async def login(request: Request, store: StoreDep, settings: SettingsDep, tokens
         raise _bad_credentials()
     expired = [("user_id", user["id"]), ("refresh_expires_at__lt", utc_now().isoformat())]
     await store.purge(SESSIONS.name, SESSION_QUERIES.parse(expired, None).predicates)
-    response = await _start_session(store, settings, tokens, user, stored_hash)
+    response = await _start_session(store, settings, tokens, user, stored_hash, fields.password)
     if check.outdated(stored_hash):
         await _rehash(store, user["id"], fields.password, stored_hash, check.rounds)
     return response

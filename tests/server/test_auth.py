@@ -246,6 +246,23 @@ async def test_a_hash_dearer_than_the_configured_cost_is_made_again_at_login(
     assert (await anon.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 200
 
 
+async def test_logins_racing_the_re_hash_of_the_same_password_all_succeed(
+    app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any]
+) -> None:
+    dear = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(6)).decode()
+    await _set_hash(app, alice["id"], dear)
+
+    # Each checks the dear hash; the first to finish stores a new one, which the others' sessions must survive.
+    responses = await asyncio.gather(
+        *(anon.post("/auth/token", json={"email": alice["email"], "password": PASSWORD}) for _ in range(4))
+    )
+
+    assert [response.status_code for response in responses] == [200] * 4
+    for response in responses:
+        token = response.json()["data"]["access_token"]
+        assert (await anon.get("/auth/me", headers=bearer(token))).status_code == 200
+
+
 async def test_a_re_hash_never_overwrites_a_password_changed_meanwhile(
     app: FastAPI, anon: httpx.AsyncClient, alice: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

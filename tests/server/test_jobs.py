@@ -10,8 +10,8 @@ instead of relying on timing. Waiting is always bounded polling with a deadline.
 from __future__ import annotations
 
 import asyncio
-import json
 import copy
+import json
 import random
 import time
 import uuid
