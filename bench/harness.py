@@ -173,6 +173,21 @@ def ensure_dataset(users: int, orders: int, path: Path | None = None) -> Path:
     return target
 
 
+def cheap_dataset(users: int, orders: int) -> Path:
+    """The request benchmarks' dataset, bcrypt cost 4 (loading it is not what they measure), generated once.
+
+    Seed users' password is ``password123`` (bench/make_dataset.py).
+    """
+    target = RESULTS / f"throughput-dataset-{users}u-{orders}o.json"
+    if not target.exists():
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        command = [str(PYTHON), str(ROOT / "bench" / "make_dataset.py"), "--users", str(users), "--orders", str(orders)]
+        subprocess.run([*command, "--bcrypt-rounds", "4", "--output", str(partial)], check=True, timeout=600)
+        partial.rename(target)
+    return target
+
+
 def save(name: str, result: Mapping[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -13,6 +13,13 @@ With a command log (``journal``, :mod:`store.log`) every write command is
 appended before it is applied and taken back out if it fails; with
 ``fsync=always`` the loop works in turns (group commit): it applies everything
 queued, fsyncs once in a thread, then answers that turn's callers.
+
+Reads may skip the mailbox: :meth:`StoreActor.read` applies a command that does
+not write right away, in the caller's own step of the event loop. That sees a
+consistent state because the loop applies each command in one step without
+awaiting. It is only allowed (:attr:`StoreActor.reads_directly`) while the loop
+runs and has no applied-but-unanswered writes (a group commit's fsync in
+flight), so a direct read never sees a write its writer has not been told about.
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ class StoreActor:
         self._queue: asyncio.Queue[_Envelope | object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._syncing = False
+        """A group commit's writes are applied and their fsync is in flight (they are not answered yet)."""
         self._watchers: list[Watcher] = []
         self.on_crash: Callable[[BaseException | None], None] | None = None
         """Called (by the event loop) when the loop dies of an error; the supervisor restarts it."""
@@ -80,6 +89,35 @@ class StoreActor:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def reads_directly(self) -> bool:
+        """Whether :meth:`read` may run now: the loop runs and every applied write has been answered."""
+        return not self._syncing and not self._closed and self._task is not None and not self._task.done()
+
+    def read(self, command: c.Command[T]) -> T:
+        """Apply ``command``, which must not write, now and without the mailbox; its errors raise here.
+
+        Only while :attr:`reads_directly` (callers fall back to :meth:`call`
+        otherwise). The observer hears it like any other command, with no time
+        queued; watchers do not (a read changes nothing they could be watching).
+        """
+        if command.writes:
+            raise TypeError(f"{type(command).__name__} writes: send it through the mailbox")
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return command.apply(self.database)
+        except StoreError:
+            outcome = "error"
+            raise
+        except Exception:
+            outcome = "crash"
+            logger.exception("store command %s failed", type(command).__name__)
+            raise
+        finally:
+            if self.observer is not None:
+                _observe(self.observer, type(command).__name__, outcome, 0.0, time.perf_counter() - started)
 
     def start(self) -> None:
         """Start the loop (again, after a crash: the mailbox and the database carry over)."""
@@ -155,10 +193,13 @@ class StoreActor:
                         break
                     envelope = self._queue.get_nowait()
                 if any(wrote for _, _, _, wrote in turn) and journal.dirty:
+                    self._syncing = True
                     try:
                         await journal.sync()
                     except PersistenceFailed as error:
                         turn = [(f, error if wrote else r, ok and not wrote, wrote) for f, r, ok, wrote in turn]
+                    finally:
+                        self._syncing = False
             except BaseException:
                 for future, _, _, _ in turn:
                     if not future.done():

@@ -1,10 +1,17 @@
 """The typed client handlers use: ``await store.get(...)`` and friends.
 
 Each method builds one command and awaits the actor's answer, so callers never
-see the mailbox or futures. Commands are generic in their result, so every
+see the mailbox or futures. The point reads and pages (:meth:`~StoreClient.get`,
+:meth:`~StoreClient.find`, :meth:`~StoreClient.children`,
+:meth:`~StoreClient.parent`) are *direct reads*: they run synchronously against
+the tables in the caller's step of the event loop (:meth:`StoreActor.read`),
+skipping the mailbox round trip, whenever the actor allows it, and go through
+the mailbox otherwise (the actor restarting, a group commit's fsync in flight)
+or when :attr:`~StoreClient.direct_reads` is off. Every other call, and every
+write, goes through the mailbox. Commands are generic in their result, so every
 answer is typed without a cast. A client can be held ``recovering`` (refusing
-every call) while the data directory is being read back at start-up. Errors arrive as
-:class:`store.errors.StoreError` subclasses.
+every call) while the data directory is being read back at start-up. Errors
+arrive as :class:`store.errors.StoreError` subclasses.
 """
 
 from __future__ import annotations
@@ -31,29 +38,40 @@ class StoreClient:
         self.actor = actor
         self.recovering = False
         """While true every call is refused with :class:`StoreRecovering` (the data is still being loaded)."""
+        self.direct_reads = True
+        """Whether reads may skip the mailbox (off: every call is a round trip, as before direct reads)."""
 
     async def _call(self, command: c.Command[T]) -> T:
         if self.recovering:
             raise StoreRecovering
         return await self.actor.call(command)
 
+    async def _read(self, command: c.Command[T]) -> T:
+        """A direct read when the actor allows one, else a mailbox round trip."""
+        if self.recovering:
+            raise StoreRecovering
+        actor = self.actor
+        if self.direct_reads and actor.reads_directly:
+            return actor.read(command)
+        return await actor.call(command)
+
     async def get(
         self, table: str, key: Any, embed: tuple[str, ...] = (), guard: c.Guard = (), reveal: bool = False
     ) -> Snapshot:
-        return await self._call(c.Get(table, key, embed, guard, reveal))
+        return await self._read(c.Get(table, key, embed, guard, reveal))
 
     async def find(self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False) -> Page:
-        return await self._call(c.Find(table, query, embed, reveal))
+        return await self._read(c.Find(table, query, embed, reveal))
 
     async def children(
         self, parent: str, key: Any, table: str, field: str, query: Query, embed: tuple[str, ...] = ()
     ) -> Page:
-        return await self._call(c.Children(parent, key, table, field, query, embed))
+        return await self._read(c.Children(parent, key, table, field, query, embed))
 
     async def parent(
         self, table: str, key: Any, field: str, embed: tuple[str, ...] = (), guard: c.Guard = ()
     ) -> Snapshot:
-        return await self._call(c.Parent(table, key, field, embed, guard))
+        return await self._read(c.Parent(table, key, field, embed, guard))
 
     async def insert(self, table: str, values: Mapping[str, Any], embed: tuple[str, ...] = ()) -> Snapshot:
         return await self._call(c.Insert(table, values, embed))

@@ -19,13 +19,16 @@ them from the rows, so writes never pay for a rebuild and walks stay short.
 
 A walk yields rows in exactly the order of a stable sort of the table by
 ``(value, seq)``: ascending, or descending with equal values still in ``seq``
-order; then the rows whose value is null, in ``seq`` order.
+order; then the rows whose value is null, in ``seq`` order. A filtered walk
+(:meth:`OrderedIndex.filtered_page`) keeps only the rows a test accepts, so a
+sort combined with an equality filter is a walk too, given up (``None``) past a
+budget of entries so an unlucky order never costs more than the sort it avoids.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
@@ -163,6 +166,22 @@ class OrderedIndex:
 
     def page(self, descending: bool, offset: int, end: int) -> tuple[list[Row], int]:
         """Rows ``offset:end`` of the table in this order, and how many entries were looked at."""
+        page, examined, _ = self._walk(descending, offset, end, None, None)
+        return page, examined
+
+    def filtered_page(
+        self, descending: bool, offset: int, end: int, accept: Callable[[Row], bool], budget: int
+    ) -> tuple[list[Row], int] | None:
+        """Rows ``offset:end`` of those ``accept`` takes, in this order, and the entries looked at.
+
+        ``None`` once more than ``budget`` entries were looked at without filling the page.
+        """
+        page, examined, complete = self._walk(descending, offset, end, accept, budget)
+        return (page, examined) if complete else None
+
+    def _walk(
+        self, descending: bool, offset: int, end: int, accept: Callable[[Row], bool] | None, budget: int | None
+    ) -> tuple[list[Row], int, bool]:
         if not self.built:
             self.build()
         table = self.table
@@ -177,6 +196,8 @@ class OrderedIndex:
         for entry in entries:
             if found >= end:
                 break
+            if examined == budget:
+                return page, examined, False
             examined += 1
             if entry == last:  # the row left this key and came back: its first entry stands
                 continue
@@ -188,10 +209,12 @@ class OrderedIndex:
             if (fold(value) if folded and value is not None else value) != key:
                 continue
             last = entry
+            if accept is not None and not accept(row):
+                continue
             if found >= offset:
                 page.append(row)
             found += 1
-        return page, examined
+        return page, examined, True
 
 
 def ordered_index(table: Table, column: str) -> OrderedIndex:

@@ -8,8 +8,12 @@ when the only filter is such an index lookup and the order is the table's
 insertion order, the page is a slice of the bucket (or of a few buckets merged)
 and the total is the buckets' size: no row outside the page is looked at. With
 no filter at all and one sort key, the page is a walk of that column's ordered
-index (:mod:`store.ordered`). Sorting is stable, nulls last in both directions,
-ties broken by insertion order.
+index (:mod:`store.ordered`). With one sort key and an index lookup as the only
+filter, the page is a walk of the ordered index keeping the rows the lookup
+matched, when the matches are common enough that a page is found early (a few
+rare matches are just sorted); the walk gives up past as many entries as there
+are matches and the rows are sorted after all. Sorting is stable, nulls last in
+both directions, ties broken by insertion order.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ class Result:
 
 # A page this small relative to the candidates is taken with a heap, not a full sort.
 _HEAP_FRACTION = 8
+# A filtered sort walks the ordered index when the walk expected for a page (the page over the share of
+# rows that match) is at most this fraction of the matches the sort would look at instead.
+_FILTERED_WALK_FRACTION = 4
 
 
 def run(table: Table, query: Query) -> Result:
@@ -96,6 +103,25 @@ def run(table: Table, query: Query) -> Result:
         page, examined = ordered_index(table, sort[0].column).page(sort[0].descending, offset, end)
         table.rows_examined += examined
         return Result(page, len(table), examined)
+    walked = 0
+    if (
+        shortcuts
+        and indexed is not None
+        and not rest
+        and len(sort) == 1
+        and _orderable(table, sort[0].column)
+        and end * len(table) * _FILTERED_WALK_FRACTION <= indexed.total * indexed.total
+    ):
+        # Common matches in one column's order: walk that order keeping the matches, until the page is full.
+        position, wanted, key = table.position[indexed.column], indexed.keys, _index_key(table, indexed.column)
+        walk = ordered_index(table, sort[0].column).filtered_page(
+            sort[0].descending, offset, end, lambda row: key(row[position]) in wanted, indexed.total
+        )
+        if walk is not None:
+            page, examined = walk
+            table.rows_examined += examined
+            return Result(page, indexed.total, examined)
+        walked = indexed.total  # an unlucky order: the matches lie deep in it; sort them after all
 
     if indexed is None:
         candidates: Iterable[Row] = table.rows.values()
@@ -108,6 +134,7 @@ def run(table: Table, query: Query) -> Result:
         candidates = found
         examined = indexed.total
     matches = _filter(table, candidates, rest)
+    examined += walked
     table.rows_examined += examined
     page = _order(table, matches, sort, end)[offset:end]
     return Result(page, len(matches), examined)
@@ -131,6 +158,9 @@ class _IndexHit:
 
     buckets: tuple[Sequence[Any], ...]
     total: int
+    column: str
+    keys: frozenset[Any]
+    """The index keys of the buckets: a row is in them exactly when its column's index key is one of these."""
 
 
 def _choose_index(table: Table, predicates: tuple[Predicate, ...]) -> tuple[_IndexHit | None, tuple[Predicate, ...]]:
@@ -159,7 +189,15 @@ def _index_keys(table: Table, predicate: Predicate) -> _IndexHit | None:
         if found:
             # ``in`` may name one value twice, or two that fold alike: each bucket counts once.
             buckets[fold(value) if folded else value] = found
-    return _IndexHit(tuple(buckets.values()), sum(len(bucket) for bucket in buckets.values()))
+    total = sum(len(bucket) for bucket in buckets.values())
+    return _IndexHit(tuple(buckets.values()), total, column, frozenset(buckets))
+
+
+def _index_key(table: Table, column: str) -> Callable[[Any], Any]:
+    """How ``column``'s index keys a value (folded for a case-insensitive column)."""
+    if column in table.folded:
+        return lambda value: None if value is None else fold(value)
+    return lambda value: value
 
 
 def _walk(table: Table, indexed: _IndexHit, offset: int, end: int) -> Result:

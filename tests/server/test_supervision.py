@@ -52,21 +52,23 @@ async def test_a_command_that_kills_the_actor_gets_500_and_the_next_request_succ
 ) -> None:
     user = await create_user(client)
     database = app.state.actor.database
-    original_get = database.get
+    original_update = database.update
 
     def die_once(*args: object, **kwargs: object) -> object:
-        monkeypatch.setattr(database, "get", original_get)
+        monkeypatch.setattr(database, "update", original_update)
         raise LoopKiller
 
-    monkeypatch.setattr(database, "get", die_once)
+    # A write: it runs inside the actor (reads are applied directly, outside its loop).
+    monkeypatch.setattr(database, "update", die_once)
 
-    crashed = await client.get(f"/users/{user['id']}")
+    crashed = await client.patch(f"/users/{user['id']}", json={"full_name": "Renamed"})
     error = assert_error(crashed, 500, "INTERNAL_ERROR")
 
     assert "Traceback" not in error["message"]
-    after = await client.get(f"/users/{user['id']}")
+    assert (await client.get(f"/users/{user['id']}")).json()["data"] == user
+    after = await client.patch(f"/users/{user['id']}", json={"full_name": "Renamed"})
     assert after.status_code == 200
-    assert after.json()["data"] == user
+    assert after.json()["data"]["full_name"] == "Renamed"
     assert app.state.supervisor.restarts == 1
     scraped = (await client.get("http://testserver/metrics")).text
     assert "store_actor_restarts_total 1.0" in scraped
