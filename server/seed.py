@@ -28,6 +28,7 @@ from server.ingest.document import DatasetError, DocumentCheck, document_records
 from server.ingest.prepare import Prepared, hash_passwords, prepare
 from server.ingest.records import TABLE_OF, Record, RecordError, batches
 from store import BatchRejected, StoreClient
+from store.collector import collection_paused
 from store.table import EncodedRows
 
 CHUNK = 2_000
@@ -66,13 +67,8 @@ async def load_seed(
     large = _size(path) >= PARALLEL_FROM_BYTES
     if workers is None:
         workers = WORKERS if large else 0
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collection_paused():
         loaded = await _load_all(path, store, bcrypt_rounds, chunk, workers)
-    finally:
-        if collecting:
-            gc.enable()
     if large:
         gc.collect()  # what the load left as garbage goes now, not into the frozen generation
         gc.freeze()
