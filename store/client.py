@@ -60,13 +60,23 @@ class StoreClient:
     ) -> Snapshot:
         return await self._read(c.Get(table, key, embed, guard, reveal))
 
-    async def find(self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False) -> Page:
-        return await self._read(c.Find(table, query, embed, reveal))
+    async def find(
+        self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False, presented: bool = False
+    ) -> Page:
+        """A page; ``presented`` asks for the presenter's items (kept forms) where the database keeps any."""
+        return await self._read(c.Find(table, query, embed, reveal, presented))
 
     async def children(
-        self, parent: str, key: Any, table: str, field: str, query: Query, embed: tuple[str, ...] = ()
+        self,
+        parent: str,
+        key: Any,
+        table: str,
+        field: str,
+        query: Query,
+        embed: tuple[str, ...] = (),
+        presented: bool = False,
     ) -> Page:
-        return await self._read(c.Children(parent, key, table, field, query, embed))
+        return await self._read(c.Children(parent, key, table, field, query, embed, presented))
 
     async def parent(
         self, table: str, key: Any, field: str, embed: tuple[str, ...] = (), guard: c.Guard = ()
