@@ -28,6 +28,7 @@ from store.errors import (
     PreconditionFailed,
     StoreError,
 )
+from store.ordered import OrderedIndex, ordered_index
 from store.schema import Auto, ForeignKey, TableSpec
 from store.table import EncodedRows, Row, Table
 
@@ -167,6 +168,15 @@ class Database:
         parents: dict[tuple[str, Any], dict[str, Any]] = {}  # a parent shared by many rows is presented once
         items = [self._present(table, row, embed, reveal, parents) for row in result.rows]
         return Page(items, result.total, query.page, query.per_page)
+
+    def unbuilt_index(self, table_name: str, query: q.Query) -> OrderedIndex | None:
+        """The ordered index ``query`` would walk if it is not built yet (for the client to build it in steps)."""
+        table = self.table(table_name)
+        column = q.walked_column(table, query)
+        if column is None:
+            return None
+        index = ordered_index(table, column)
+        return None if index.built else index
 
     def children(
         self,

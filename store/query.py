@@ -140,6 +140,23 @@ def run(table: Table, query: Query) -> Result:
     return Result(page, len(matches), examined)
 
 
+def walked_column(table: Table, query: Query) -> str | None:
+    """The column whose ordered index :func:`run` would walk for ``query`` (built or not), if it would walk one."""
+    sort = query.sort or (SortKey(table.spec.default_sort),)
+    if table.staged or len(sort) != 1 or not _orderable(table, sort[0].column):
+        return None
+    indexed, rest = _choose_index(table, query.predicates)
+    if rest:
+        return None
+    insertion_order = not sort[0].descending and sort[0].column == table.spec.default_sort and table.in_default_order
+    if insertion_order:
+        return None
+    if indexed is None:
+        return sort[0].column
+    end = query.page * query.per_page
+    return sort[0].column if end * len(table) * _FILTERED_WALK_FRACTION <= indexed.total * indexed.total else None
+
+
 def select(table: Table, predicates: tuple[Predicate, ...]) -> list[Row]:
     """Every row matching ``predicates``, in insertion order, using an index where one answers."""
     indexed, rest = _choose_index(table, predicates)

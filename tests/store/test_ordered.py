@@ -8,6 +8,7 @@ over the visible rows (the heap / stable-sort path the planner takes otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import random
 from datetime import timedelta
@@ -16,7 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from store import Auto, Column, Database, Kind, Query, SortKey, TableSpec
+from store import Auto, Column, Database, Kind, Query, SortKey, StoreActor, StoreClient, TableSpec
 from store import ordered as ordered_module
 from store import query as q
 from store.table import Row, Table
@@ -367,3 +368,131 @@ def test_a_common_match_sorted_is_a_short_walk_and_a_rare_one_is_sorted() -> Non
     built = set(table.ordered)
     assert [item["id"] for item in db.query("gadget", rare).items] == [str(uid(1))]
     assert set(table.ordered) == built  # a single match is sorted, no rank index built for it
+
+
+# -- building in steps, and what an index costs ---------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_build_in_steps_with_writes_between_them_matches_the_full_sort(seed: int) -> None:
+    rng = random.Random(seed)
+    db = new_db()
+    table = db.tables["thing"]
+    numbers = iter(range(1, 1_000_000))
+    live = [uid(next(numbers)) for _ in range(300)]
+    db.load([("thing", [{"id": key, **values(rng)} for key in live])])
+    for column in ("tag", "price", "rank"):
+        index = ordered_module.ordered_index(table, column)
+        steps = index.steps(step=rng.choice([1, 7, 50]))
+        for _ in steps:
+            for _ in range(rng.randint(0, 3)):
+                action = rng.random()
+                if action < 0.4:
+                    key = uid(next(numbers))
+                    db.insert("thing", {"id": key, **values(rng)})
+                    live.append(key)
+                elif action < 0.7:
+                    db.update("thing", rng.choice(live), values(rng))
+                elif action < 0.85:
+                    db.delete("thing", live.pop(rng.randrange(len(live))))
+                else:  # gone and back under the same key: a new seq
+                    key = live.pop(rng.randrange(len(live)))
+                    db.delete("thing", key)
+                    db.insert("thing", {"id": key, **values(rng)})
+                    live.append(key)
+        assert index.built or index.builds == 1  # (many writes may have dropped it at once)
+    check_every_order(table, rng)
+
+
+def test_a_read_during_a_build_finishes_that_build_rather_than_starting_another() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(4)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 101)])])
+    index = ordered_module.ordered_index(table, "rank")
+    steps = index.steps(step=10)
+    next(steps)
+    next(steps)
+    assert not index.built
+    assert index.steps() is steps  # a second caller shares the build in progress
+
+    result = q.run(table, Query(sort=(SortKey("rank"),), per_page=200))
+
+    assert index.built
+    assert index.builds == 1
+    assert next(steps, None) is None
+    assert list(index.steps()) == []
+    assert result.rows == expected(table, SortKey("rank"), 1, 200)
+
+
+def test_an_index_takes_at_most_24_bytes_a_row() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(6)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 5001)])])
+    for column in ("rank", "price", "tag"):
+        db.query("thing", Query(sort=(SortKey(column),)))
+        index = table.ordered[column]
+        assert len(index) == len(table)
+        assert index.size <= 24 * len(table) + 6 * 80, column  # and six arrays' headers (values and nulls)
+
+
+def test_the_planner_says_beforehand_which_index_a_query_walks() -> None:
+    db = new_db()
+    table = db.tables["thing"]
+    rng = random.Random(9)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 401)])])
+    queries = [
+        Query(),
+        Query(sort=(SortKey("created_at"),)),
+        Query(sort=(SortKey("created_at", descending=True),)),
+        Query(sort=(SortKey("rank"),)),
+        Query(sort=(SortKey("data"),)),
+        Query(sort=(SortKey("rank"), SortKey("tag"))),
+        Query((q.Predicate(("kind",), "eq", "a"),), (SortKey("price", descending=True),)),
+        Query((q.Predicate(("kind",), "eq", "a"),), (SortKey("price"),), page=30),
+        Query((q.Predicate(("rank",), "gt", 0),), (SortKey("rank"),)),
+        Query((q.Predicate(("kind",), "in", ("a", "b")),), (SortKey("tag"),)),
+    ]
+    for query in queries:
+        table.ordered.clear()
+        predicted = q.walked_column(table, query)
+        q.run(table, query)
+        assert set(table.ordered) == ({predicted} if predicted else set()), query
+        assert db.unbuilt_index("thing", query) is None
+
+
+async def test_the_client_builds_an_index_in_steps_letting_others_run_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ordered_module, "STEP", 50)
+    monkeypatch.setattr(ordered_module.OrderedIndex.steps, "__defaults__", (50,))
+    db = new_db()
+    rng = random.Random(8)
+    db.load([("thing", [{"id": uid(n), **values(rng)} for n in range(1, 1001)])])
+    actor = StoreActor(db, queue_size=4)
+    actor.start()
+    client = StoreClient(actor)
+    turns = 0
+    stop = asyncio.Event()
+
+    async def other_work() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    try:
+        await asyncio.sleep(0)
+        before = turns
+        page = await client.find("thing", Query(sort=(SortKey("price", descending=True),), per_page=5))
+        assert turns - before >= 1000 // 50  # a turn for others after each step at least
+        assert db.tables["thing"].ordered["price"].builds == 1
+        assert [item["id"] for item in page.items] == [
+            str(UUID(int=row[2])) for row in expected(db.tables["thing"], SortKey("price", True), 1, 5)
+        ]
+    finally:
+        stop.set()
+        await other
+        await actor.close()
