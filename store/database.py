@@ -172,10 +172,10 @@ class Database:
     def unbuilt_index(self, table_name: str, query: q.Query) -> OrderedIndex | None:
         """The ordered index ``query`` would walk if it is not built yet (for the client to build it in steps)."""
         table = self.table(table_name)
-        column = q.walked_column(table, query)
-        if column is None:
+        walked = q.walked_index(table, query)
+        if walked is None:
             return None
-        index = ordered_index(table, column)
+        index = ordered_index(table, *walked)
         return None if index.built else index
 
     def children(

@@ -112,6 +112,11 @@ def run(table: Table, query: Query) -> Result:
         and _orderable(table, sort[0].column)
         and end * len(table) * _FILTERED_WALK_FRACTION <= indexed.total * indexed.total
     ):
+        if len(indexed.keys) == 1:  # one key: walk that key's own order (its group's ordered index)
+            group = (indexed.column, next(iter(indexed.keys)))
+            page, examined = ordered_index(table, sort[0].column, group).page(sort[0].descending, offset, end)
+            table.rows_examined += examined
+            return Result(page, indexed.total, examined)
         # Common matches in one column's order: walk that order keeping the matches, until the page is full.
         position, wanted, key = table.position[indexed.column], indexed.keys, _index_key(table, indexed.column)
         walk = ordered_index(table, sort[0].column).filtered_page(
@@ -140,8 +145,8 @@ def run(table: Table, query: Query) -> Result:
     return Result(page, len(matches), examined)
 
 
-def walked_column(table: Table, query: Query) -> str | None:
-    """The column whose ordered index :func:`run` would walk for ``query`` (built or not), if it would walk one."""
+def walked_index(table: Table, query: Query) -> tuple[str, tuple[str, Any] | None] | None:
+    """The ordered index :func:`run` would walk for ``query`` (built or not): its column and group, if any."""
     sort = query.sort or (SortKey(table.spec.default_sort),)
     if table.staged or len(sort) != 1 or not _orderable(table, sort[0].column):
         return None
@@ -152,9 +157,11 @@ def walked_column(table: Table, query: Query) -> str | None:
     if insertion_order:
         return None
     if indexed is None:
-        return sort[0].column
+        return sort[0].column, None
     end = query.page * query.per_page
-    return sort[0].column if end * len(table) * _FILTERED_WALK_FRACTION <= indexed.total * indexed.total else None
+    if end * len(table) * _FILTERED_WALK_FRACTION > indexed.total * indexed.total:
+        return None
+    return sort[0].column, ((indexed.column, next(iter(indexed.keys))) if len(indexed.keys) == 1 else None)
 
 
 def select(table: Table, predicates: tuple[Predicate, ...]) -> list[Row]:

@@ -199,8 +199,9 @@ class Table:
         self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
         """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
-        self.ordered: dict[str, OrderedIndex] = {}
-        """Column -> its ordered index (:mod:`store.ordered`), made the first time a query sorts by it alone."""
+        self.ordered: dict[Any, OrderedIndex] = {}
+        """Column (or ``(column, indexed column, key)`` for a group) -> its ordered index (:mod:`store.ordered`),
+        made the first time a query walks it."""
         # Money is pooled too: a catalogue's few thousand prices recur over a million orders, and each
         # amount over 2.56 is otherwise a 32-byte int of its own.
         self.pools: dict[str, Pool] = {
