@@ -93,10 +93,10 @@ class StoreClient:
         if self.recovering or not actor.running:
             return  # the read itself is refused or queued as usual
         try:
-            index = actor.database.unbuilt_index(table, query)
+            indexes = actor.database.unbuilt_indexes(table, query)
         except StoreError:
             return  # an unknown table: the read answers that
-        if index is not None:
+        for index in indexes:
             await _in_steps(index.steps(), _next_turn)
 
     async def insert(self, table: str, values: Mapping[str, Any], embed: tuple[str, ...] = ()) -> Snapshot:

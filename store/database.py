@@ -169,14 +169,11 @@ class Database:
         items = [self._present(table, row, embed, reveal, parents) for row in result.rows]
         return Page(items, result.total, query.page, query.per_page)
 
-    def unbuilt_index(self, table_name: str, query: q.Query) -> OrderedIndex | None:
-        """The ordered index ``query`` would walk if it is not built yet (for the client to build it in steps)."""
+    def unbuilt_indexes(self, table_name: str, query: q.Query) -> list[OrderedIndex]:
+        """The ordered indexes ``query`` would walk that are not built yet (for the client to build in steps)."""
         table = self.table(table_name)
-        walked = q.walked_index(table, query)
-        if walked is None:
-            return None
-        index = ordered_index(table, *walked)
-        return None if index.built else index
+        found = (ordered_index(table, column, group) for column, group in q.walked_indexes(table, query))
+        return [index for index in found if not index.built]
 
     def children(
         self,
