@@ -97,3 +97,18 @@ async def test_lists_over_http_always_show_each_order_and_its_user_as_they_are_n
         assert items == await one_by_one()
         assert {item["user"]["full_name"] for item in items} == {"Renamed"}
         assert items[1]["quantity"] == 9
+
+
+async def test_a_restored_snapshot_lists_its_rows_as_restored_over_http(client: httpx.AsyncClient) -> None:
+    user = await create_user(client)
+    orders = [await create_order(client, user["id"], status="paid") for _ in range(2)]
+    path = f"/users/{user['id']}/orders"
+    before = (await client.get(path)).json()["data"]
+    assert (await client.post("/snapshots", json={"name": "before-change"})).status_code == 201
+
+    assert (await client.patch(f"/orders/{orders[0]['id']}", json={"quantity": 7})).status_code == 200
+    assert (await client.patch(f"/users/{user['id']}", json={"full_name": "Changed"})).status_code == 200
+    assert (await client.get(path)).json()["data"] != before  # the changed rows' bytes are what is kept now
+
+    assert (await client.post("/snapshots/before-change/restore")).status_code == 200
+    assert (await client.get(path)).json()["data"] == before

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from store import Auto, Column, Database, Kind, Query, SortKey, StoreActor, StoreClient, TableSpec
+from store import Auto, Column, Database, Kind, NotFound, Query, SortKey, StoreActor, StoreClient, TableSpec
 from store import ordered as ordered_module
 from store import query as q
 from store.table import Row, Table
@@ -395,6 +396,32 @@ def test_a_common_key_gets_its_own_order_kept_through_rows_joining_and_leaving_i
             assert q.run(table, Query(lookup, by_price, page)).rows == ordered[(page - 1) * 20 : page * 20], kind
 
 
+def random_writes(
+    db: Database,
+    name: str,
+    make: Callable[[random.Random], dict[str, Any]],
+    live: list[UUID],
+    count: int,
+    rng: random.Random,
+) -> None:
+    """``count`` random inserts, updates (rows moving along every order), deletes, and deletes inserted again."""
+    for _ in range(count):
+        action = rng.random()
+        if action < 0.35 or not live:
+            key = uid(10_000_000 + rng.randrange(1 << 40))
+            db.insert(name, {"id": key, **make(rng)})
+            live.append(key)
+        elif action < 0.75:
+            db.update(name, rng.choice(live), make(rng))
+        elif action < 0.9:
+            db.delete(name, live.pop(rng.randrange(len(live))))
+        else:  # gone and back under the same key: a new seq
+            key = live.pop(rng.randrange(len(live)))
+            db.delete(name, key)
+            db.insert(name, {"id": key, **make(rng)})
+            live.append(key)
+
+
 def check_two_key_orders(table: Table, rng: random.Random) -> None:
     visible = [row for row in table.rows.values() if table.is_visible(row)]
     for first in ("kind", "tag"):
@@ -420,21 +447,11 @@ def test_two_key_sorts_match_the_full_sort_through_writes(
     rng = random.Random(seed)
     db = Database((GADGET,), clock=Clock())
     table = db.tables["gadget"]
-    numbers = iter(range(1, 1_000_000))
-    live = [uid(next(numbers)) for _ in range(80)]
+    live = [uid(n) for n in range(1, 81)]
     db.load([("gadget", [{"id": key, **gadget(rng)} for key in live])])
     check_two_key_orders(table, rng)
     for _step in range(6):
-        for _ in range(rng.randint(1, 15)):
-            action = rng.random()
-            if action < 0.3:
-                key = uid(next(numbers))
-                db.insert("gadget", {"id": key, **gadget(rng)})
-                live.append(key)
-            elif action < 0.8:  # moves rows between groups and along the second order
-                db.update("gadget", rng.choice(live), gadget(rng))
-            else:
-                db.delete("gadget", live.pop(rng.randrange(len(live))))
+        random_writes(db, "gadget", gadget, live, rng.randint(1, 15), rng)  # rows move between groups too
         check_two_key_orders(table, rng)
     if walk_always:
         assert any(isinstance(name, tuple) for name in table.ordered)  # groups' own orders were walked
@@ -465,28 +482,13 @@ def test_a_build_in_steps_with_writes_between_them_matches_the_full_sort(seed: i
     rng = random.Random(seed)
     db = new_db()
     table = db.tables["thing"]
-    numbers = iter(range(1, 1_000_000))
-    live = [uid(next(numbers)) for _ in range(300)]
+    live = [uid(n) for n in range(1, 301)]
     db.load([("thing", [{"id": key, **values(rng)} for key in live])])
     for column in ("tag", "price", "rank"):
         index = ordered_module.ordered_index(table, column)
         steps = index.steps(step=rng.choice([1, 7, 50]))
         for _ in steps:
-            for _ in range(rng.randint(0, 3)):
-                action = rng.random()
-                if action < 0.4:
-                    key = uid(next(numbers))
-                    db.insert("thing", {"id": key, **values(rng)})
-                    live.append(key)
-                elif action < 0.7:
-                    db.update("thing", rng.choice(live), values(rng))
-                elif action < 0.85:
-                    db.delete("thing", live.pop(rng.randrange(len(live))))
-                else:  # gone and back under the same key: a new seq
-                    key = live.pop(rng.randrange(len(live)))
-                    db.delete("thing", key)
-                    db.insert("thing", {"id": key, **values(rng)})
-                    live.append(key)
+            random_writes(db, "thing", values, live, rng.randint(0, 3), rng)
         assert index.built or index.builds == 1  # (many writes may have dropped it at once)
     check_every_order(table, rng)
 
@@ -577,6 +579,8 @@ async def test_the_client_builds_an_index_in_steps_letting_others_run_between_th
         page = await client.find("thing", Query(sort=(SortKey("price", descending=True),), per_page=5))
         assert turns - before >= 1000 // 50  # a turn for others after each step at least
         assert db.tables["thing"].ordered["price"].builds == 1
+        with pytest.raises(NotFound):  # nothing to build for a table that is not there: the read says so
+            await client.find("nothing", Query(sort=(SortKey("price"),)))
         assert [item["id"] for item in page.items] == [
             str(UUID(int=row[2])) for row in expected(db.tables["thing"], SortKey("price", True), 1, 5)
         ]
