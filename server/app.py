@@ -26,6 +26,7 @@ from server import __version__, docs, errors, openapi
 from server.accounts import ensure_admin
 from server.jobs.registry import JobRegistry
 from server.jobs.upload import ImportSlots
+from server.json_forms import json_forms
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
 from server.middleware.allowed_hosts import AllowedHostsMiddleware
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(TABLES)
+        database = Database(TABLES, forms=json_forms(settings.presented_cache_mb * 1024 * 1024))
         actor = StoreActor(database, settings.queue_size, settings.queue_wait_seconds, observer=metrics.observe_command)
         metrics.watch_store(actor)
         app.state.callers = callers = CallerCache[Caller](frozenset({SESSIONS.name, USERS.name}))

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     queue_size: int = Field(default=1024, ge=1)
     memory_limit_mb: int = Field(default=512, ge=1)
     memory_check_seconds: float = Field(default=1.0, gt=0)
+    presented_cache_mb: int = Field(default=16, ge=0, le=4096)
     queue_wait_seconds: float = Field(default=0.5, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

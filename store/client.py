@@ -24,7 +24,7 @@ from store import commands as c
 from store.actor import StoreActor
 from store.collector import collection_paused
 from store.database import Page, Snapshot, TableSnapshot
-from store.errors import StoreRecovering
+from store.errors import StoreError, StoreRecovering
 from store.query import Predicate, Query
 from store.snapshots import Prepared, SnapshotInfo, discarding, preparing
 
@@ -60,18 +60,44 @@ class StoreClient:
     ) -> Snapshot:
         return await self._read(c.Get(table, key, embed, guard, reveal))
 
-    async def find(self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False) -> Page:
-        return await self._read(c.Find(table, query, embed, reveal))
+    async def find(
+        self, table: str, query: Query, embed: tuple[str, ...] = (), reveal: bool = False, presented: bool = False
+    ) -> Page:
+        """A page; ``presented`` asks for the presenter's items (kept forms) where the database keeps any.
+
+        If the page is a walk of an ordered index not built yet, the index is built first, in steps with a
+        turn of the event loop between them (:meth:`OrderedIndex.steps <store.ordered.OrderedIndex.steps>`).
+        """
+        await self._build_ordered(table, query)
+        return await self._read(c.Find(table, query, embed, reveal, presented))
 
     async def children(
-        self, parent: str, key: Any, table: str, field: str, query: Query, embed: tuple[str, ...] = ()
+        self,
+        parent: str,
+        key: Any,
+        table: str,
+        field: str,
+        query: Query,
+        embed: tuple[str, ...] = (),
+        presented: bool = False,
     ) -> Page:
-        return await self._read(c.Children(parent, key, table, field, query, embed))
+        return await self._read(c.Children(parent, key, table, field, query, embed, presented))
 
     async def parent(
         self, table: str, key: Any, field: str, embed: tuple[str, ...] = (), guard: c.Guard = ()
     ) -> Snapshot:
         return await self._read(c.Parent(table, key, field, embed, guard))
+
+    async def _build_ordered(self, table: str, query: Query) -> None:
+        actor = self.actor
+        if self.recovering or not actor.running:
+            return  # the read itself is refused or queued as usual
+        try:
+            indexes = actor.database.unbuilt_indexes(table, query)
+        except StoreError:
+            return  # an unknown table: the read answers that
+        for index in indexes:
+            await _in_steps(index.steps(), _next_turn)
 
     async def insert(self, table: str, values: Mapping[str, Any], embed: tuple[str, ...] = ()) -> Snapshot:
         return await self._call(c.Insert(table, values, embed))

@@ -107,9 +107,10 @@ class Find(Command["Page"]):
     query: Query
     embed: tuple[str, ...] = ()
     reveal: bool = False
+    presented: bool = False
 
     def apply(self, db: Database) -> Page:
-        return db.query(self.table, self.query, self.embed, self.reveal)
+        return db.query(self.table, self.query, self.embed, self.reveal, self.presented)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +124,10 @@ class Children(Command["Page"]):
     field: str
     query: Query
     embed: tuple[str, ...] = ()
+    presented: bool = False
 
     def apply(self, db: Database) -> Page:
-        return db.children(self.parent, self.key, self.table, self.field, self.query, self.embed)
+        return db.children(self.parent, self.key, self.table, self.field, self.query, self.embed, self.presented)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,12 @@ from store.errors import (
     PreconditionFailed,
     StoreError,
 )
+from store.ordered import OrderedIndex, ordered_index
 from store.schema import Auto, ForeignKey, TableSpec
 from store.table import EncodedRows, Row, Table
 
 if TYPE_CHECKING:
+    from store.presented import PresentedForms
     from store.snapshots import NamedSnapshot
 
 Values = Mapping[str, Any]
@@ -49,7 +51,9 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    items: list[dict[str, Any]]
+    """One page of rows: JSON-ready dicts, or the presenter's items when asked for presented forms."""
+
+    items: list[Any]
     total: int
     page: int
     per_page: int
@@ -104,10 +108,15 @@ def utc_now() -> datetime:
 class Database:
     """Tables by name, with cross-table integrity."""
 
-    def __init__(self, specs: Iterable[TableSpec], clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, specs: Iterable[TableSpec], clock: Callable[[], datetime] = utc_now, forms: PresentedForms | None = None
+    ) -> None:
         self.tables: dict[str, Table] = {}
         for spec in specs:
             self.tables[spec.name] = Table(spec)
+            self.tables[spec.name].forms = forms
+        self.forms = forms
+        """Rows' presented forms kept between pages (:mod:`store.presented`); ``None``: pages are always dicts."""
         self.referrers: dict[str, list[tuple[Table, ForeignKey]]] = {name: [] for name in self.tables}
         for table in self.tables.values():
             for fk in table.spec.foreign_keys:
@@ -143,15 +152,38 @@ class Database:
         row = self._row(table, key, guard)
         return Snapshot(self._present(table, row, embed, reveal), self._tag(table, row, embed))
 
-    def query(self, table_name: str, query: q.Query, embed: Sequence[str] = (), reveal: bool = False) -> Page:
+    def query(
+        self,
+        table_name: str,
+        query: q.Query,
+        embed: Sequence[str] = (),
+        reveal: bool = False,
+        presented: bool = False,
+    ) -> Page:
+        """A page of rows; ``presented``: as the presenter's items, made of kept forms (when the database keeps any)."""
         table = self.table(table_name)
         result = q.run(table, query)
+        if presented and not reveal and self.forms is not None:
+            return Page(self._items(table, result.rows, embed, self.forms), result.total, query.page, query.per_page)
         parents: dict[tuple[str, Any], dict[str, Any]] = {}  # a parent shared by many rows is presented once
         items = [self._present(table, row, embed, reveal, parents) for row in result.rows]
         return Page(items, result.total, query.page, query.per_page)
 
+    def unbuilt_indexes(self, table_name: str, query: q.Query) -> list[OrderedIndex]:
+        """The ordered indexes ``query`` would walk that are not built yet (for the client to build in steps)."""
+        table = self.table(table_name)
+        found = (ordered_index(table, column, group) for column, group in q.walked_indexes(table, query))
+        return [index for index in found if not index.built]
+
     def children(
-        self, parent_name: str, key: Any, table_name: str, field: str, query: q.Query, embed: Sequence[str] = ()
+        self,
+        parent_name: str,
+        key: Any,
+        table_name: str,
+        field: str,
+        query: q.Query,
+        embed: Sequence[str] = (),
+        presented: bool = False,
     ) -> Page:
         """Rows of ``table_name`` whose ``field`` references the parent row ``key``."""
         parent = self.table(parent_name)
@@ -162,7 +194,7 @@ class Database:
             query.page,
             query.per_page,
         )
-        return self.query(table_name, scoped, embed)
+        return self.query(table_name, scoped, embed, presented=presented)
 
     def parent(self, table_name: str, key: Any, field: str, embed: Sequence[str] = (), guard: Guard = ()) -> Snapshot:
         """The row that row ``key``'s foreign key ``field`` references."""
@@ -580,6 +612,34 @@ class Database:
                 shown = parents[key] = target.present(other)
             data[name] = shown
         return data
+
+    def _items(self, table: Table, rows: Sequence[Row], embed: Sequence[str], forms: PresentedForms) -> list[Any]:
+        """``rows`` as the presenter's items: each row's kept form (made now if missing) with its parents' forms."""
+        item = forms.presenter.item
+        embedded = [
+            (fk.name, table.position[fk.field], self.tables[fk.target])
+            for fk in table.spec.foreign_keys
+            if fk.name in embed
+        ]
+        if not embedded:
+            return [item(self._form(table, row, forms), ()) for row in rows]
+        items = []
+        for row in rows:
+            parents = []
+            for name, position, target in embedded:
+                value = row[position]
+                parent = None if value is None else target.rows.get(value)
+                parents.append((name, None if parent is None else self._form(target, parent, forms)))
+            items.append(item(self._form(table, row, forms), parents))
+        return items
+
+    def _form(self, table: Table, row: Row, forms: PresentedForms) -> Any:
+        key = row[table.pk_position]
+        form = forms.get(key, row)
+        if form is None:
+            form = forms.presenter.form(table.present(row))
+            forms.put(key, row, form, self.memory_headroom)
+        return form
 
     def _snapshot(self, table: Table, row: Row, embed: Sequence[str]) -> Snapshot:
         if self.replaying:

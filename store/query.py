@@ -103,6 +103,10 @@ def run(table: Table, query: Query) -> Result:
         page, examined = ordered_index(table, sort[0].column).page(sort[0].descending, offset, end)
         table.rows_examined += examined
         return Result(page, len(table), examined)
+    if shortcuts and indexed is None and not rest:
+        groups = _two_key_plan(table, sort, offset, end)
+        if groups is not None:
+            return _two_key_page(table, sort, groups)
     walked = 0
     if (
         shortcuts
@@ -112,6 +116,11 @@ def run(table: Table, query: Query) -> Result:
         and _orderable(table, sort[0].column)
         and end * len(table) * _FILTERED_WALK_FRACTION <= indexed.total * indexed.total
     ):
+        if len(indexed.keys) == 1:  # one key: walk that key's own order (its group's ordered index)
+            group = (indexed.column, next(iter(indexed.keys)))
+            page, examined = ordered_index(table, sort[0].column, group).page(sort[0].descending, offset, end)
+            table.rows_examined += examined
+            return Result(page, indexed.total, examined)
         # Common matches in one column's order: walk that order keeping the matches, until the page is full.
         position, wanted, key = table.position[indexed.column], indexed.keys, _index_key(table, indexed.column)
         walk = ordered_index(table, sort[0].column).filtered_page(
@@ -138,6 +147,93 @@ def run(table: Table, query: Query) -> Result:
     table.rows_examined += examined
     page = _order(table, matches, sort, end)[offset:end]
     return Result(page, len(matches), examined)
+
+
+def walked_indexes(table: Table, query: Query) -> list[tuple[str, tuple[str, Any] | None]]:
+    """The ordered indexes :func:`run` would walk for ``query`` (built or not): each one's column and group."""
+    sort = query.sort or (SortKey(table.spec.default_sort),)
+    if table.staged:
+        return []
+    indexed, rest = _choose_index(table, query.predicates)
+    if rest:
+        return []
+    end = query.page * query.per_page
+    if indexed is None and len(sort) == 2:
+        groups = _two_key_plan(table, sort, end - query.per_page, end)
+        return [] if groups is None else [(sort[1].column, (sort[0].column, g.key)) for g in groups if g.walk]
+    if len(sort) != 1 or not _orderable(table, sort[0].column):
+        return []
+    insertion_order = not sort[0].descending and sort[0].column == table.spec.default_sort and table.in_default_order
+    if insertion_order:
+        return []
+    if indexed is None:
+        return [(sort[0].column, None)]
+    if end * len(table) * _FILTERED_WALK_FRACTION > indexed.total * indexed.total:
+        return []
+    return [(sort[0].column, ((indexed.column, next(iter(indexed.keys))) if len(indexed.keys) == 1 else None))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The part of a two-key page one key of the first column gives: its rows ``skip:skip+take`` by the second."""
+
+    key: Any
+    skip: int
+    take: int
+    walk: bool
+    """Whether the group's own ordered index is walked (a common key) or its few rows are sorted."""
+
+
+def _two_key_plan(table: Table, sort: tuple[SortKey, ...], offset: int, end: int) -> list[_Group] | None:
+    """How a page of the whole table sorted by two columns comes out of the first one's index buckets.
+
+    For a first column with an index (``status``) and a plain second one: the buckets in the first column's
+    order (nulls last), each bucket's rows in the second column's order, whole buckets before the page
+    skipped by their size. ``None`` when that does not apply.
+    """
+    if len(sort) != 2:
+        return None
+    first, second = sort
+    buckets = table.indexes.get(first.column)
+    if buckets is None or not _orderable(table, second.column) or len(buckets) * _HEAP_FRACTION > len(table):
+        return None
+    keys = sorted((key for key in buckets if key is not None), reverse=first.descending)
+    if None in buckets:
+        keys.append(None)
+    groups: list[_Group] = []
+    skip, remaining = offset, end - offset
+    for key in keys:
+        size = len(buckets[key])
+        if skip >= size:
+            skip -= size
+            continue
+        take = min(size - skip, remaining)
+        walk = (skip + take) * len(table) * _FILTERED_WALK_FRACTION <= size * size
+        groups.append(_Group(key, skip, take, walk))
+        remaining -= take
+        skip = 0
+        if not remaining:
+            break
+    return groups
+
+
+def _two_key_page(table: Table, sort: tuple[SortKey, ...], groups: list[_Group]) -> Result:
+    first, second = sort
+    page: list[Row] = []
+    examined = 0
+    for group in groups:
+        end = group.skip + group.take
+        if group.walk:
+            index = ordered_index(table, second.column, (first.column, group.key))
+            rows, looked = index.page(second.descending, group.skip, end)
+        else:
+            bucket = table.indexes[first.column][group.key]
+            rows = _order(table, [table.rows[key] for key in bucket], (second,), end)[group.skip : end]
+            looked = len(bucket)
+        page.extend(rows)
+        examined += looked
+    table.rows_examined += examined
+    return Result(page, len(table), examined)
 
 
 def select(table: Table, predicates: tuple[Predicate, ...]) -> list[Row]:

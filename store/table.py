@@ -33,6 +33,7 @@ from store.schema import Column, Kind, TableSpec
 
 if TYPE_CHECKING:
     from store.ordered import OrderedIndex
+    from store.presented import PresentedForms
 
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
@@ -198,8 +199,9 @@ class Table:
         self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
         """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
-        self.ordered: dict[str, OrderedIndex] = {}
-        """Column -> its ordered index (:mod:`store.ordered`), made the first time a query sorts by it alone."""
+        self.ordered: dict[Any, OrderedIndex] = {}
+        """Column (or ``(column, indexed column, key)`` for a group) -> its ordered index (:mod:`store.ordered`),
+        made the first time a query walks it."""
         # Money is pooled too: a catalogue's few thousand prices recur over a million orders, and each
         # amount over 2.56 is otherwise a 32-byte int of its own.
         self.pools: dict[str, Pool] = {
@@ -230,6 +232,8 @@ class Table:
         self._version_floor = 0
         """A version below this may have been given out before a restore: never given again (see ``restore``)."""
         self.rows_examined = 0
+        self.forms: PresentedForms | None = None
+        """The database's presented forms (:mod:`store.presented`), if it keeps any: a row's goes when it changes."""
 
     def __len__(self) -> int:
         """Rows everyone can see (staged rows are not counted)."""
@@ -387,6 +391,8 @@ class Table:
             key = fold(row[position]) if folded else row[position]
             self._unbucket(self.indexes[name], key, pk, row[0])
         del self.rows[pk]
+        if self.forms:
+            self.forms.drop(pk)
         if self.ordered:
             for index in self.ordered.values():
                 index.removed(row)
@@ -397,6 +403,8 @@ class Table:
     def replace(self, old: Row, new: Row) -> None:
         pk = old[self.pk_position]
         self.rows[pk] = new
+        if self.forms:
+            self.forms.drop(pk)
         for name, position, folded in self._unique_keys:
             old_key = fold(old[position]) if folded else old[position]
             new_key = fold(new[position]) if folded else new[position]
@@ -513,6 +521,8 @@ class Table:
         self.in_default_order = image.in_default_order
         self._last_default = image.last_default
         self.ordered.clear()
+        if self.forms:  # entries of rows the restore let go of would keep them alive
+            self.forms.clear()
         self._version_floor = self._top_version + 1
         return previous
 

@@ -47,7 +47,7 @@ async def create_order(body: OrderCreate, caller: CurrentUser, store: StoreDep, 
 async def list_orders(caller: CurrentUser, query: OrderQuery, store: StoreDep, request: Request) -> Response:
     """List orders (your own; all for admins), with paging, sorting and filters."""
     scoped = replace(query, predicates=(*owned_by(caller), *query.predicates))
-    return collection(request, await store.find(TABLE, scoped, EMBED))
+    return collection(request, await store.find(TABLE, scoped, EMBED, presented=True))
 
 
 @router.get("/{order_id}", response_model=Envelope[OrderPublic])

@@ -45,7 +45,7 @@ async def create_user(
 @router.get("", response_model=CollectionEnvelope[list[UserPublic]], dependencies=[AdminOnly])
 async def list_users(query: UserQuery, store: StoreDep, request: Request) -> Response:
     """List users, with paging, sorting and filters (admins)."""
-    return collection(request, await store.find(TABLE, query))
+    return collection(request, await store.find(TABLE, query, presented=True))
 
 
 @router.get("/{user_id}", response_model=Envelope[UserPublic])
@@ -98,5 +98,5 @@ async def list_user_orders(
 ) -> Response:
     """List one user's orders, with paging, sorting and filters."""
     require_self_or_admin(caller, user_id, TABLE)
-    page = await store.children(TABLE, user_id, ORDERS.name, "user_id", query, ORDER_EMBED)
+    page = await store.children(TABLE, user_id, ORDERS.name, "user_id", query, ORDER_EMBED, presented=True)
     return collection(request, page)

@@ -416,11 +416,21 @@ class RedisStore(StoreClient):
         row = await self._row(layout, key, guard)
         return await self._snapshot(layout, row, embed, reveal)
 
-    async def find(self, table: str, query: q.Query, embed: tuple[str, ...] = (), reveal: bool = False) -> Page:
+    async def find(
+        self, table: str, query: q.Query, embed: tuple[str, ...] = (), reveal: bool = False, presented: bool = False
+    ) -> Page:
+        """A page of JSON-ready dicts (``presented`` changes nothing: forms are kept by the embedded store only)."""
         return await self._presented_page(self._layout(table), query, embed, reveal)
 
     async def children(
-        self, parent: str, key: Any, table: str, field: str, query: q.Query, embed: tuple[str, ...] = ()
+        self,
+        parent: str,
+        key: Any,
+        table: str,
+        field: str,
+        query: q.Query,
+        embed: tuple[str, ...] = (),
+        presented: bool = False,
     ) -> Page:
         parent_layout = self._layout(parent)
         row = await self._row(parent_layout, key)
