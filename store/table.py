@@ -23,7 +23,8 @@ from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate, chain, compress, islice, takewhile
+from operator import is_not
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for, reason
@@ -102,6 +103,22 @@ class Structures:
     indexes: dict[str, dict[Any, list[Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """What turns a live table back into a snapshot's image without building anything: rows to revert and to drop.
+
+    Worked out against one state of the table (its primary-key map and its
+    write count then); :meth:`Table.revert` applies it only to that state.
+    """
+
+    rows: dict[Any, Row]
+    writes: int
+    reverted: list[tuple[Row, Row]]
+    """(live row, the image's row): the same key and insertion number, changed since."""
+    added: list[Row]
+    """Live rows the image does not hold (inserted since it was taken)."""
+
+
 def image_of(
     keys: list[Any],
     rows: list[Row],
@@ -152,6 +169,47 @@ def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> 
         target.update(zip(buckets.values[start : start + step], sliced, strict=True))
         offset = ends[-1]
         yield
+
+
+def patching(table: Table, image: TableImage, step: int, limit: int) -> Generator[None, None, Patch | None]:
+    """The :class:`Patch` from ``table`` now back to ``image``, comparing ``step`` rows at a time; ``None`` if it
+    would change more than ``limit`` rows, or a row the image holds is gone (put back, it would land at the end of
+    the primary-key map, out of insertion order), or the table is written to meanwhile.
+
+    The comparison is by identity: rows are immutable, so a row the table still
+    holds unchanged is the very tuple the image holds. Rows added since the
+    image are the ones numbered above all of its rows; the map keeps rows in
+    insertion order, so they are found from its end.
+    """
+    rows, writes = table.rows, table.writes
+    keys, held = image.keys, image.rows
+    reverted: list[tuple[Row, Row]] = []
+    newest = -1
+    for start in range(0, len(keys), step):
+        if table.rows is not rows or table.writes != writes or table.staged:
+            return None
+        end = start + step
+        live = list(map(rows.get, keys[start:end]))
+        wanted = held[start:end]
+        if wanted:
+            newest = max(newest, max(map(_seq, wanted)))
+        for at in compress(range(len(live)), map(is_not, live, wanted)):
+            current = live[at]
+            if current is None or current[0] != wanted[at][0]:
+                return None
+            reverted.append((current, wanted[at]))
+        if len(reverted) > limit:
+            return None
+        yield
+    if table.rows is not rows or table.writes != writes or table.staged:
+        return None
+    extra = len(rows) - len(keys)
+    if extra + len(reverted) > limit:
+        return None
+    added = list(islice(takewhile(lambda row: row[0] > newest, reversed(rows.values())), extra))
+    if len(added) != extra:  # a row added since with an older number (another snapshot's, restored)
+        return None
+    return Patch(rows, writes, reverted, added)
 
 
 def releasing(structures: Structures, step: int) -> Iterator[None]:
@@ -230,6 +288,8 @@ class Table:
         self._version_floor = 0
         """A version below this may have been given out before a restore: never given again (see ``restore``)."""
         self.rows_examined = 0
+        self.writes = 0
+        """Rows added, replaced and removed so far: a :class:`Patch` worked out before a write is out of date."""
 
     def __len__(self) -> int:
         """Rows everyone can see (staged rows are not counted)."""
@@ -351,6 +411,7 @@ class Table:
     def add(self, row: Row) -> None:
         pk = row[self.pk_position]
         self.rows[pk] = row
+        self.writes += 1
         seq = row[0]
         if seq >= self._next_seq:
             self._next_seq = seq + 1
@@ -387,6 +448,7 @@ class Table:
             key = fold(row[position]) if folded else row[position]
             self._unbucket(self.indexes[name], key, pk, row[0])
         del self.rows[pk]
+        self.writes += 1
         if self.ordered:
             for index in self.ordered.values():
                 index.removed(row)
@@ -397,6 +459,7 @@ class Table:
     def replace(self, old: Row, new: Row) -> None:
         pk = old[self.pk_position]
         self.rows[pk] = new
+        self.writes += 1
         for name, position, folded in self._unique_keys:
             old_key = fold(old[position]) if folded else old[position]
             new_key = fold(new[position]) if folded else new[position]
@@ -509,12 +572,65 @@ class Table:
         """
         previous = Structures(self.rows, self.unique, self.indexes)
         self.rows, self.unique, self.indexes = structures.rows, structures.unique, structures.indexes
+        self.writes += 1
+        self._restored(image)
+        return previous
+
+    def is_patchable(self, patch: Patch) -> bool:
+        """Whether ``patch`` was worked out against the table as it is now (nothing written since)."""
+        return patch.rows is self.rows and patch.writes == self.writes and not self.staged
+
+    def revert(self, image: TableImage, patch: Patch) -> None:
+        """Become exactly what the table was when ``image`` was taken, by applying ``patch`` (see :func:`patching`).
+
+        The same result as :meth:`swap_in`, tags and versions alike, in place:
+        the rows added since go, the changed ones get their old tuples back
+        where they stand (so the map keeps its order), and the unique maps and
+        buckets follow. Only for a ``patch`` that :meth:`is_patchable`.
+        """
+        for row in patch.added:
+            self.remove(row)
+        # Keys first let go of, then taken: two reverted rows may swap a unique value.
+        for current, _ in patch.reverted:
+            self._unkey(current)
+        for current, wanted in patch.reverted:
+            self.rows[current[self.pk_position]] = wanted
+            self._key(wanted)
+        self.writes += 1
+        self._restored(image)
+
+    def _restored(self, image: TableImage) -> None:
         self.staged = {}
         self.in_default_order = image.in_default_order
         self._last_default = image.last_default
         self.ordered.clear()
         self._version_floor = self._top_version + 1
-        return previous
+
+    def _unkey(self, row: Row) -> None:
+        """Take ``row`` out of the unique maps (where it holds the key) and out of its buckets."""
+        pk = row[self.pk_position]
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
+            if key is not None and self.unique[name].get(key) == pk:
+                del self.unique[name][key]
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            self._unbucket(self.indexes[name], key, pk, row[0])
+
+    def _key(self, row: Row) -> None:
+        """Put ``row`` (in the primary-key map already) into the unique maps and its buckets, in insertion order."""
+        pk = row[self.pk_position]
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
+            if key is not None:
+                self.unique[name][key] = pk
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            bucket = self.indexes[name].get(key)
+            if bucket is None:
+                self.indexes[name][key] = [pk]
+            else:
+                insort(bucket, pk, key=self._seq_of)
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""
