@@ -24,7 +24,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, islice, takewhile
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for, reason
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
 _LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
+_first = itemgetter(0)  # a row's seq, at C speed
 
 
 class EncodedRows(list[dict[str, Any]]):
@@ -192,7 +193,7 @@ def patching(table: Table, image: TableImage, step: int, limit: int) -> Generato
         live = list(map(rows.get, keys[start:end]))
         wanted = held[start:end]
         if wanted:
-            newest = max(newest, max(map(_seq, wanted)))
+            newest = max(newest, max(map(_first, wanted)))
         for at in compress(range(len(live)), map(is_not, live, wanted)):
             current = live[at]
             if current is None or current[0] != wanted[at][0]:
