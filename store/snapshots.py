@@ -7,14 +7,18 @@ one command. Restoring swaps in fresh structures built from the image, in one
 command, so no reader ever sees a mixture, and the snapshot stays reusable.
 
 Most restores change little: a test suite's fixture puts back the few rows
-its tests changed, added or deleted. So the client first compares each live
-table with the image, a few thousand rows per turn of the event loop, by
-identity (an unchanged row is the very tuple the image holds), and when a
-table differs by at most :data:`PATCH_LIMIT` rows changed or added since, and
-none of the image's rows is gone, the command *patches* it in place
-(:func:`~store.table.patching`, :meth:`~store.table.Table.revert`): nothing
-is built, and no step grows a large dict. A write to the table between the
-comparison and the command makes the patch out of date: the command refuses
+its tests changed, added or deleted. So a table that differs from the image
+by at most :data:`~store.table.PATCH_LIMIT` rows changed or added since, none
+of the image's rows gone, is *patched* in place
+(:meth:`~store.table.Table.revert`): nothing is built, and no step grows a
+large dict. Which rows differ, the table knows from its log of the writes
+since it last was that image (taken or restored:
+:attr:`~store.table.Table.touched`), in one short step; without such a log
+(another snapshot taken or restored since, a restart, too many writes) the
+client compares every row with the image, a thousand per turn of the event
+loop, by identity (an unchanged row is the very tuple the image holds)
+(:func:`~store.table.patching`). A write to the table between the client's
+preparation and the command makes the patch out of date: the command refuses
 it (:class:`~store.errors.RestoreOutdated`) before changing anything, and the
 client prepares again.
 
@@ -59,12 +63,12 @@ from typing import TYPE_CHECKING, Any
 
 from store.collector import collection_paused
 from store.errors import Conflict, InsufficientStorage, InvalidValue, NotFound, RestoreOutdated
-from store.table import Patch, Structures, TableImage, building, built, patching, releasing
+from store.table import Patch, Structures, TableImage, building, built, logged_patch, patching, releasing
 
 STEP = 4096
-"""Entries built, compared or freed per turn of the event loop (about a quarter of a millisecond)."""
-PATCH_LIMIT = 1024
-"""Most rows a restore reverts or removes in place per table (about 3 ms in the command); more, and it is rebuilt."""
+"""Entries built or freed per turn of the event loop (about a quarter of a millisecond)."""
+COMPARE_STEP = 1024
+"""Rows compared per turn of the event loop: a lookup in a large map each, so about a quarter of a millisecond too."""
 
 if TYPE_CHECKING:
     from store.database import Database
@@ -97,7 +101,9 @@ class Prepared:
     """The structures the restore swapped out, for the caller to let go of with :func:`discarding`."""
 
 
-def preparing(prepared: Prepared, step: int = STEP, live: Database | None = None) -> Iterator[None]:
+def preparing(
+    prepared: Prepared, step: int = STEP, live: Database | None = None, compare_step: int = COMPARE_STEP
+) -> Iterator[None]:
     """Build ``prepared``'s structures ``step`` entries at a time, yielding in between.
 
     Given the ``live`` database, a table that a :class:`~store.table.Patch`
@@ -106,7 +112,7 @@ def preparing(prepared: Prepared, step: int = STEP, live: Database | None = None
     tables: dict[str, Structures] = {}
     for name, image in prepared.snapshot.images.items():
         if live is not None:
-            patch = yield from patching(live.tables[name], image, step, PATCH_LIMIT)
+            patch = yield from patching(live.tables[name], image, compare_step)
             if patch is not None:
                 prepared.patches[name] = patch
                 continue
@@ -158,6 +164,9 @@ def take(db: Database, name: str, table_names: Sequence[str]) -> SnapshotInfo:
             raise InsufficientStorage
         db.memory_headroom -= size  # until the supervisor's next sample sees it
     db.snapshots[name] = snapshot
+    for table in tables:
+        if not table.staged:  # else the image leaves out rows the table holds
+            table.remember(images[table.name])
     return describe(snapshot)
 
 
@@ -183,6 +192,8 @@ def restore(db: Database, name: str, prepared: Prepared | None = None) -> Snapsh
         for table_name, image in snapshot.images.items():
             table = db.tables[table_name]
             patch = patches.get(table_name)
+            if patch is None and ready is None:  # nothing prepared (a replayed log): the table's log may do
+                patch = logged_patch(table, image)
             if patch is not None:
                 table.revert(image, patch)
                 continue
@@ -195,8 +206,10 @@ def restore(db: Database, name: str, prepared: Prepared | None = None) -> Snapsh
 
 
 def drop(db: Database, name: str) -> None:
-    find(db, name)
+    snapshot = find(db, name)
     del db.snapshots[name]
+    for table_name, image in snapshot.images.items():
+        db.tables[table_name].forget(image)  # the log would keep the image (and its memory) alive
 
 
 def find(db: Database, name: str) -> NamedSnapshot:

@@ -24,7 +24,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, islice, takewhile
-from operator import is_not, itemgetter
+from operator import is_not, itemgetter, lt
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for, reason
@@ -39,6 +39,10 @@ Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
 _LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
 _first = itemgetter(0)  # a row's seq, at C speed
+PATCH_LIMIT = 1024
+"""Most rows a restore reverts or removes in place per table (about 3 ms in the command; more, and the table is
+rebuilt), and most writes a table logs after a snapshot or restore (:attr:`Table.touched`; more, and a restore
+compares every row)."""
 
 
 class EncodedRows(list[dict[str, Any]]):
@@ -90,6 +94,8 @@ class TableImage:
     last_default: Any
     size: int
     """Approximate bytes these structures hold (the rows not counted: the live table shares them)."""
+    in_seq_order: bool = False
+    """Whether ``rows`` ascend by insertion number (what lets a restore find a row in them by bisection)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -127,13 +133,17 @@ def image_of(
     indexes: dict[str, Buckets],
     in_default_order: bool,
     last_default: Any,
+    in_seq_order: bool | None = None,
 ) -> TableImage:
-    """A :class:`TableImage` of these structures, its size reckoned."""
+    """A :class:`TableImage` of these structures, its size reckoned (and, unless told, whether its rows ascend)."""
     size = sys.getsizeof(keys) + sys.getsizeof(rows)
     for held, holders in unique.values():
         size += sys.getsizeof(held) + sys.getsizeof(holders)
     size += sum(buckets.size for buckets in indexes.values())
-    return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size)
+    if in_seq_order is None:
+        numbers = list(map(_first, rows))
+        in_seq_order = all(map(lt, numbers, islice(numbers, 1, None)))
+    return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size, in_seq_order)
 
 
 def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
@@ -172,16 +182,25 @@ def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> 
         yield
 
 
-def patching(table: Table, image: TableImage, step: int, limit: int) -> Generator[None, None, Patch | None]:
-    """The :class:`Patch` from ``table`` now back to ``image``, comparing ``step`` rows at a time; ``None`` if it
-    would change more than ``limit`` rows, or a row the image holds is gone (put back, it would land at the end of
-    the primary-key map, out of insertion order), or the table is written to meanwhile.
+def patching(table: Table, image: TableImage, step: int) -> Generator[None, None, Patch | None]:
+    """The :class:`Patch` from ``table`` now back to ``image``, comparing ``step`` rows at a time.
 
-    The comparison is by identity: rows are immutable, so a row the table still
-    holds unchanged is the very tuple the image holds. Rows added since the
-    image are the ones numbered above all of its rows; the map keeps rows in
-    insertion order, so they are found from its end.
+    ``None`` if it would change more than :data:`PATCH_LIMIT` rows, or a row the
+    image holds is gone (put back, it would land at the end of the primary-key
+    map, out of insertion order), or the table is written to meanwhile, or the
+    rows of either are not in insertion order.
+
+    When the table still keeps a log of the rows written since it last was
+    ``image`` (see :attr:`Table.touched`), only those rows are looked at, in one
+    step. Otherwise every row is compared, by identity: rows are immutable, so a
+    row the table still holds unchanged is the very tuple the image holds. Rows
+    added since the image are the ones numbered above all of its rows; the map
+    keeps rows in insertion order, so they are found from its end.
     """
+    if not (image.in_seq_order and table.rows_in_seq_order) or table.staged:
+        return None
+    if table.baseline is image and table.touched is not None:
+        return logged_patch(table, image)
     rows, writes = table.rows, table.writes
     keys, held = image.keys, image.rows
     reverted: list[tuple[Row, Row]] = []
@@ -199,18 +218,27 @@ def patching(table: Table, image: TableImage, step: int, limit: int) -> Generato
             if current is None or current[0] != wanted[at][0]:
                 return None
             reverted.append((current, wanted[at]))
-        if len(reverted) > limit:
+        if len(reverted) > PATCH_LIMIT:
             return None
         yield
     if table.rows is not rows or table.writes != writes or table.staged:
         return None
     extra = len(rows) - len(keys)
-    if extra + len(reverted) > limit:
+    if extra + len(reverted) > PATCH_LIMIT:
         return None
     added = list(islice(takewhile(lambda row: row[0] > newest, reversed(rows.values())), extra))
     if len(added) != extra:  # a row added since with an older number (another snapshot's, restored)
         return None
     return Patch(rows, writes, reverted, added)
+
+
+def logged_patch(table: Table, image: TableImage) -> Patch | None:
+    """The :class:`Patch` back to ``image`` from the table's log of writes, if it has one against ``image``."""
+    if table.baseline is not image or table.touched is None or table.staged:
+        return None
+    if not (image.in_seq_order and table.rows_in_seq_order):
+        return None
+    return table.patch_from_log(image)
 
 
 def releasing(structures: Structures, step: int) -> Iterator[None]:
@@ -291,6 +319,13 @@ class Table:
         self.rows_examined = 0
         self.writes = 0
         """Rows added, replaced and removed so far: a :class:`Patch` worked out before a write is out of date."""
+        self.rows_in_seq_order = True
+        """Whether the primary-key map holds its rows by ascending insertion number (no older row was put back)."""
+        self.baseline: TableImage | None = None
+        """The image the table was exactly, the last time a snapshot was taken or restored (``None``: none since)."""
+        self.touched: list[tuple[Any, int]] | None = None
+        """(key, insertion number) of each row written since the table was :attr:`baseline`; ``None`` when there is
+        no baseline or more than :data:`PATCH_LIMIT` were written (then a restore compares every row)."""
 
     def __len__(self) -> int:
         """Rows everyone can see (staged rows are not counted)."""
@@ -414,8 +449,12 @@ class Table:
         self.rows[pk] = row
         self.writes += 1
         seq = row[0]
+        if self.touched is not None:
+            self._touch(pk, seq)
         if seq >= self._next_seq:
             self._next_seq = seq + 1
+        elif len(self.rows) > 1:  # an older row put back goes to the end of the map
+            self.rows_in_seq_order = False
         default = row[self.default_position]
         if self.in_default_order and len(self.rows) > 1:
             last = self._last_default
@@ -450,17 +489,22 @@ class Table:
             self._unbucket(self.indexes[name], key, pk, row[0])
         del self.rows[pk]
         self.writes += 1
+        if self.touched is not None:
+            self._touch(pk, row[0])
         if self.ordered:
             for index in self.ordered.values():
                 index.removed(row)
         if not self.rows:
             self.in_default_order = True
             self._last_default = None
+            self.rows_in_seq_order = True
 
     def replace(self, old: Row, new: Row) -> None:
         pk = old[self.pk_position]
         self.rows[pk] = new
         self.writes += 1
+        if self.touched is not None:
+            self._touch(pk, old[0])
         for name, position, folded in self._unique_keys:
             old_key = fold(old[position]) if folded else old[position]
             new_key = fold(new[position]) if folded else new[position]
@@ -556,7 +600,7 @@ class Table:
         unique: dict[str, tuple[list[Any], list[Any]]],
         indexes: dict[str, Buckets],
     ) -> TableImage:
-        return image_of(keys, rows, unique, indexes, self.in_default_order, self._last_default)
+        return image_of(keys, rows, unique, indexes, self.in_default_order, self._last_default, self.rows_in_seq_order)
 
     def swap_in(self, image: TableImage, structures: Structures) -> Structures:
         """Become exactly what the table was when ``image`` was taken, swapping in ``structures`` built from it.
@@ -574,6 +618,7 @@ class Table:
         previous = Structures(self.rows, self.unique, self.indexes)
         self.rows, self.unique, self.indexes = structures.rows, structures.unique, structures.indexes
         self.writes += 1
+        self.rows_in_seq_order = image.in_seq_order
         self._restored(image)
         return previous
 
@@ -606,6 +651,48 @@ class Table:
         self._last_default = image.last_default
         self.ordered.clear()
         self._version_floor = self._top_version + 1
+        self.remember(image)
+
+    def remember(self, image: TableImage) -> None:
+        """Note that the table is exactly ``image`` now (just taken or restored): log the writes from here on."""
+        self.baseline, self.touched = image, []
+
+    def forget(self, image: TableImage) -> None:
+        """Stop logging writes against ``image`` (its snapshot is gone)."""
+        if self.baseline is image:
+            self.baseline = self.touched = None
+
+    def patch_from_log(self, image: TableImage) -> Patch | None:
+        """The :class:`Patch` back to :attr:`baseline` ``image`` from the rows :attr:`touched` since (``None`` if a
+        row the image holds is gone).
+
+        The first write to a key since then tells which row the image holds for
+        it: the one with that insertion number, found by bisection (the image's
+        rows ascend by it), if its key is this one; none otherwise.
+        """
+        rows, held, position = self.rows, image.rows, self.pk_position
+        reverted: list[tuple[Row, Row]] = []
+        added: list[Row] = []
+        for pk, seq in dict(reversed(self.touched or ())).items():  # each key's first write
+            at = bisect_left(held, seq, key=_first)
+            wanted = held[at] if at < len(held) and held[at][0] == seq and held[at][position] == pk else None
+            current = rows.get(pk)
+            if current is wanted:
+                continue
+            if wanted is None:
+                added.append(current)  # type: ignore[arg-type]  # not None: ``current is wanted`` was not
+            elif current is not None and current[0] == seq:
+                reverted.append((current, wanted))
+            else:
+                return None
+        return Patch(rows, self.writes, reverted, added)
+
+    def _touch(self, pk: Any, seq: int) -> None:
+        touched = self.touched
+        assert touched is not None
+        touched.append((pk, seq))
+        if len(touched) > PATCH_LIMIT:
+            self.touched = None
 
     def _unkey(self, row: Row) -> None:
         """Take ``row`` out of the unique maps (where it holds the key) and out of its buckets."""

@@ -359,15 +359,26 @@ def test_the_encoded_restore_names_the_snapshot_and_nothing_built_for_it(db: Dat
 
 
 def prepared_against(db: Database, name: str = "baseline", step: int = 2) -> Prepared:
-    """A restore of ``name`` prepared as the client does: compared with the live tables where a patch will do."""
+    """A restore of ``name`` prepared as the client does: patches where they will do, the other tables built."""
     prepared = Prepared(c.FindSnapshot(name).apply(db))
-    for _ in preparing(prepared, step=step, live=db):
+    for _ in preparing(prepared, step=step, live=db, compare_step=step):
         pass
     return prepared
 
 
+def found_by(db: Database, via: str) -> None:
+    """Leave the tables' write logs against the snapshot as they are, or make the restore compare every row.
+
+    Taking another snapshot starts the logs afresh against that one, so a
+    restore of the first has to compare.
+    """
+    if via == "comparison":
+        c.TakeSnapshot("later", ALL).apply(db)
+
+
+@pytest.mark.parametrize("via", ["log", "comparison"])
 def test_a_few_changed_and_added_rows_are_patched_in_place_exactly(
-    db: Database, rows: Rows, family: dict[str, Any]
+    db: Database, rows: Rows, family: dict[str, Any], via: str
 ) -> None:
     c.TakeSnapshot("baseline", ALL).apply(db)
     before = state(db)
@@ -381,6 +392,7 @@ def test_a_few_changed_and_added_rows_are_patched_in_place_exactly(
     added = rows.child(rows.parent(email="new@example.com")["id"])
     rows.note(added["id"])
     db.delete("note", rows.note(family["children"][1]["id"])["id"])  # added since, then gone again
+    found_by(db, via)
 
     prepared = prepared_against(db)
     assert set(prepared.patches) == set(ALL)
@@ -399,13 +411,15 @@ def test_a_few_changed_and_added_rows_are_patched_in_place_exactly(
     assert db.get("parent", first["id"]).tag not in {tag for _, tag in before["parent"]}  # versions carry on
 
 
+@pytest.mark.parametrize("via", ["log", "comparison"])
 def test_a_table_whose_snapshot_rows_were_deleted_is_built_and_the_others_patched(
-    db: Database, rows: Rows, family: dict[str, Any]
+    db: Database, rows: Rows, family: dict[str, Any], via: str
 ) -> None:
     c.TakeSnapshot("baseline", ALL).apply(db)
     before = state(db)
     db.delete("note", family["notes"][0]["id"])  # put back, it would land at the end of the map
     db.update("parent", family["parents"][0]["id"], {"name": "Renamed"})
+    found_by(db, via)
 
     prepared = prepared_against(db)
     assert set(prepared.patches) == {"parent", "child"}
@@ -422,7 +436,7 @@ def test_a_table_whose_snapshot_rows_were_deleted_is_built_and_the_others_patche
 def test_more_changes_than_a_patch_may_hold_are_built(
     db: Database, rows: Rows, family: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("store.snapshots.PATCH_LIMIT", 2)
+    monkeypatch.setattr("store.table.PATCH_LIMIT", 2)
     c.TakeSnapshot("baseline", ALL).apply(db)
     before = state(db)
     for child in family["children"]:
@@ -432,6 +446,7 @@ def test_more_changes_than_a_patch_may_hold_are_built(
 
     prepared = prepared_against(db)
     assert set(prepared.patches) == {"note"}  # three children changed, three parents added: over the limit
+    assert db.table("child").touched is None  # too many to log: compared, and built
 
     c.RestoreSnapshot("baseline", prepared).apply(db)
     assert state(db) == before
@@ -461,8 +476,9 @@ def test_a_comparison_interrupted_by_a_write_gives_up_the_patch(
 ) -> None:
     c.TakeSnapshot("baseline", ALL).apply(db)
     before = state(db)
+    found_by(db, "comparison")
     prepared = Prepared(c.FindSnapshot("baseline").apply(db))
-    steps = preparing(prepared, step=1, live=db)
+    steps = preparing(prepared, step=1, live=db, compare_step=1)
     next(steps)  # the parents are being compared...
     db.update("parent", family["parents"][1]["id"], {"name": "Meanwhile"})  # ...when one is written
     for _ in steps:
@@ -500,3 +516,32 @@ async def test_the_client_prepares_again_when_writes_outdate_its_patch_and_build
     assert state(db) == expected
     assert_indexes_consistent(db)
     await actor.close()
+
+
+@pytest.mark.parametrize("via", ["log", "comparison"])
+def test_a_row_deleted_and_created_again_under_its_key_is_put_back_in_its_place(
+    db: Database, rows: Rows, family: dict[str, Any], via: str
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    first = family["notes"][0]
+    db.delete("note", first["id"])
+    rows.note(family["children"][2]["id"], id=first["id"])  # the same key, a new row at the end
+    found_by(db, via)
+
+    prepared = prepared_against(db)
+    assert "note" not in prepared.patches  # patched, the old row would stay at the end
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == before
+    assert_indexes_consistent(db)
+
+
+def test_a_dropped_snapshot_is_no_longer_what_writes_are_logged_against(db: Database, family: dict[str, Any]) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    assert all(db.table(name).baseline is not None for name in ALL)
+
+    c.DropSnapshot("baseline").apply(db)
+
+    assert all(db.table(name).baseline is None for name in ALL)  # its image (and memory) not kept by a log
+    assert all(db.table(name).touched is None for name in ALL)
