@@ -141,8 +141,7 @@ def image_of(
         size += sys.getsizeof(held) + sys.getsizeof(holders)
     size += sum(buckets.size for buckets in indexes.values())
     if in_seq_order is None:
-        numbers = list(map(_first, rows))
-        in_seq_order = all(map(lt, numbers, islice(numbers, 1, None)))
+        in_seq_order = all(map(lt, map(_first, rows), map(_first, islice(rows, 1, None))))
     return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size, in_seq_order)
 
 
@@ -211,8 +210,7 @@ def patching(table: Table, image: TableImage, step: int) -> Generator[None, None
         end = start + step
         live = list(map(rows.get, keys[start:end]))
         wanted = held[start:end]
-        if wanted:
-            newest = max(newest, max(map(_first, wanted)))
+        newest = max(newest, max(map(_first, wanted)))
         for at in compress(range(len(live)), map(is_not, live, wanted)):
             current = live[at]
             if current is None or current[0] != wanted[at][0]:
