@@ -459,19 +459,7 @@ class Table:
             if default is None or last is None or default < last:
                 self.in_default_order = False
         self._last_default = default
-        for name, position, folded in self._unique_keys:
-            key = fold(row[position]) if folded else row[position]
-            if key is not None:
-                self.unique[name][key] = pk
-        for name, position, folded in self._index_keys:
-            key = fold(row[position]) if folded else row[position]
-            bucket = self.indexes[name].get(key)
-            if bucket is None:
-                self.indexes[name][key] = [pk]
-            elif self.rows[bucket[-1]][0] < seq:
-                bucket.append(pk)
-            else:  # re-adding an older row (undoing a delete): keep the bucket in seq order
-                insort(bucket, pk, key=self._seq_of)
+        self._key(row)
         if self.ordered:
             for index in self.ordered.values():
                 index.added(row)
@@ -705,7 +693,7 @@ class Table:
 
     def _key(self, row: Row) -> None:
         """Put ``row`` (in the primary-key map already) into the unique maps and its buckets, in insertion order."""
-        pk = row[self.pk_position]
+        pk, seq = row[self.pk_position], row[0]
         for name, position, folded in self._unique_keys:
             key = fold(row[position]) if folded else row[position]
             if key is not None:
@@ -715,7 +703,9 @@ class Table:
             bucket = self.indexes[name].get(key)
             if bucket is None:
                 self.indexes[name][key] = [pk]
-            else:
+            elif self.rows[bucket[-1]][0] < seq:
+                bucket.append(pk)
+            else:  # an older row (a delete undone, a change reverted): keep the bucket in seq order
                 insort(bucket, pk, key=self._seq_of)
 
     def sweep_pools(self) -> int:
