@@ -323,7 +323,7 @@ def test_a_prepared_build_is_swapped_in_once_and_the_old_structures_handed_back(
     assert prepared.discarded == []
 
     rows.parent()
-    c.RestoreSnapshot("baseline", prepared).apply(db)  # spent: built afresh inside the command
+    c.RestoreSnapshot("baseline", prepared).apply(db)  # spent: the command works it out itself (from the log)
     assert state(db) == before
     assert_indexes_consistent(db)
 
