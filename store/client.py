@@ -24,11 +24,13 @@ from store import commands as c
 from store.actor import StoreActor
 from store.collector import collection_paused
 from store.database import Page, Snapshot, TableSnapshot
-from store.errors import StoreError, StoreRecovering
+from store.errors import RestoreOutdated, StoreError, StoreRecovering
 from store.query import Predicate, Query
 from store.snapshots import Prepared, SnapshotInfo, discarding, preparing
 
 T = TypeVar("T")
+PATCH_ATTEMPTS = 2
+"""Restores prepared as patches before one is prepared by building (writes kept making the patches out of date)."""
 
 
 class StoreClient:
@@ -171,16 +173,25 @@ class StoreClient:
     async def restore_snapshot(self, name: str, pause: Pause | None = None) -> SnapshotInfo:
         """Put every table snapshot ``name`` covers back exactly as it was, in one command.
 
-        The new structures are built here first, in small steps with ``pause``
-        awaited between them (by default: one turn of the event loop), so the
-        command only swaps them in; the old ones are freed the same way after.
+        Each table is compared with the snapshot, or its new structures built,
+        here first, in small steps with ``pause`` awaited between them (by
+        default: one turn of the event loop), so the command only patches the
+        few rows that changed or swaps the new structures in; old ones are freed
+        the same way after. A patch a write made out of date meanwhile is
+        prepared again (the last try builds every table, which no write upsets).
         """
-        prepared = Prepared(await self._call(c.FindSnapshot(name)))
-        await _in_steps(preparing(prepared), pause or _next_turn)
-        try:
-            return await self._call(c.RestoreSnapshot(name, prepared))
-        finally:
-            await _in_steps(discarding(prepared), pause or _next_turn)
+        for attempt in range(PATCH_ATTEMPTS + 1):
+            prepared = Prepared(await self._call(c.FindSnapshot(name)))
+            live = self.actor.database if attempt < PATCH_ATTEMPTS else None
+            await _in_steps(preparing(prepared, live=live), pause or _next_turn)
+            try:
+                return await self._call(c.RestoreSnapshot(name, prepared))
+            except RestoreOutdated:
+                if live is None:  # pragma: no cover - a build without patches is never out of date
+                    raise
+            finally:
+                await _in_steps(discarding(prepared), pause or _next_turn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def drop_snapshot(self, name: str) -> None:
         await self._call(c.DropSnapshot(name))

@@ -36,6 +36,13 @@ class Conflict(StoreError):
         self.field = field
 
 
+class RestoreOutdated(Conflict):
+    """A restore's prepared patch no longer fits the table: it was written to meanwhile (the client prepares again)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table, None, f"{table} changed while the restore was prepared; try again")
+
+
 class MissingReference(StoreError):
     """A foreign key names a row that does not exist."""
 

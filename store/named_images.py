@@ -8,8 +8,9 @@ moment — the very same tuple, which is what an unchanged row is — is written
 as ``None`` and read back as the live row, so rows a snapshot shares with the
 live tables are written once and shared again after loading; only rows changed
 or deleted since the snapshot was taken are written out in full. Keys read back
-are the live rows' key objects, as in a running process, so a loaded snapshot
-costs what it cost before the restart.
+are the live rows' key objects, and unique values (emails) whose holder still
+has them are the live rows' value objects, as in a running process, so a
+loaded snapshot costs what it cost before the restart.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def named_records(image: Image) -> Iterator[tuple[str, str, str, str, list[Any]]
         for name, table in snapshot.images.items():
             parts: list[tuple[str, list[Any]]] = [("keys", table.keys)]
             parts.append(("rows", [None if same else row for row, same in _unchanged(image, name, table.rows)]))
-            for column, (held, holders) in table.unique.items():
-                parts += [(f"unique.{column}.held", held), (f"unique.{column}.holders", holders)]
+            for column, (held, holders) in table.unique.items():  # holders first: they let held values be shared
+                parts += [(f"unique.{column}.holders", holders), (f"unique.{column}.held", held)]
             for column, buckets in table.indexes.items():
                 parts += [(f"index.{column}.values", buckets.values), (f"index.{column}.keys", buckets.keys)]
                 parts.append((f"index.{column}.lengths", list(buckets.lengths)))
@@ -112,6 +113,14 @@ class NamedLoader:
             held.extend(table.rows[keys[start + i]] if row is None else next(written) for i, row in enumerate(chunk))
         elif part.startswith("index.") and part.endswith(".values"):
             held.extend(map(self._index_value(table, part.split(".")[1]), chunk))
+        elif part.startswith("unique.") and part.endswith(".held"):
+            holders = parts.get(part.removesuffix(".held") + ".holders", [])
+            live = self._unique_value(table, part.split(".")[1])
+            start = len(held)
+            if len(holders) >= start + len(chunk):
+                held.extend(map(live, chunk, holders[start : start + len(chunk)]))
+            else:  # written before holders came first
+                held.extend(chunk)
         else:
             held.extend(chunk)
 
@@ -125,6 +134,22 @@ class NamedLoader:
             return live[position] if live is not None else extra.setdefault(key, key)
 
         return canonical
+
+    def _unique_value(self, table: Table, column_name: str) -> Callable[[Any, Any], Any]:
+        """The live row's own value object for a unique value its holder still has (else the value read back).
+
+        A live table's unique map shares its keys with its rows, and so does a
+        snapshot taken in a running process; read back, each would otherwise be
+        a string of its own (an email per user).
+        """
+        rows, position = table.rows, table.position[column_name]
+
+        def live(value: Any, holder: Any) -> Any:
+            row = rows.get(holder)
+            current = None if row is None else row[position]
+            return current if current == value else value
+
+        return live
 
     def _index_value(self, table: Table, column_name: str) -> Callable[[Any], Any]:
         column = next(column for column in table.columns if column.name == column_name)

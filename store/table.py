@@ -23,7 +23,8 @@ from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate, chain, compress, islice, takewhile
+from operator import is_not, itemgetter, lt
 from typing import TYPE_CHECKING, Any
 
 from store.codecs import Codec, codec_for, reason
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
 _LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
+_first = itemgetter(0)  # a row's seq, at C speed
+PATCH_LIMIT = 1024
+"""Most rows a restore reverts or removes in place per table (about 3 ms in the command; more, and the table is
+rebuilt), and most writes a table logs after a snapshot or restore (:attr:`Table.touched`; more, and a restore
+compares every row)."""
 
 
 class EncodedRows(list[dict[str, Any]]):
@@ -89,6 +95,8 @@ class TableImage:
     last_default: Any
     size: int
     """Approximate bytes these structures hold (the rows not counted: the live table shares them)."""
+    in_seq_order: bool = False
+    """Whether ``rows`` ascend by insertion number (what lets a restore find a row in them by bisection)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -103,6 +111,22 @@ class Structures:
     indexes: dict[str, dict[Any, list[Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """What turns a live table back into a snapshot's image without building anything: rows to revert and to drop.
+
+    Worked out against one state of the table (its primary-key map and its
+    write count then); :meth:`Table.revert` applies it only to that state.
+    """
+
+    rows: dict[Any, Row]
+    writes: int
+    reverted: list[tuple[Row, Row]]
+    """(live row, the image's row): the same key and insertion number, changed since."""
+    added: list[Row]
+    """Live rows the image does not hold (inserted since it was taken)."""
+
+
 def image_of(
     keys: list[Any],
     rows: list[Row],
@@ -110,13 +134,16 @@ def image_of(
     indexes: dict[str, Buckets],
     in_default_order: bool,
     last_default: Any,
+    in_seq_order: bool | None = None,
 ) -> TableImage:
-    """A :class:`TableImage` of these structures, its size reckoned."""
+    """A :class:`TableImage` of these structures, its size reckoned (and, unless told, whether its rows ascend)."""
     size = sys.getsizeof(keys) + sys.getsizeof(rows)
     for held, holders in unique.values():
         size += sys.getsizeof(held) + sys.getsizeof(holders)
     size += sum(buckets.size for buckets in indexes.values())
-    return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size)
+    if in_seq_order is None:
+        in_seq_order = all(map(lt, map(_first, rows), map(_first, islice(rows, 1, None))))
+    return TableImage(keys, rows, unique, indexes, in_default_order, last_default, size, in_seq_order)
 
 
 def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
@@ -153,6 +180,64 @@ def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> 
         target.update(zip(buckets.values[start : start + step], sliced, strict=True))
         offset = ends[-1]
         yield
+
+
+def patching(table: Table, image: TableImage, step: int) -> Generator[None, None, Patch | None]:
+    """The :class:`Patch` from ``table`` now back to ``image``, comparing ``step`` rows at a time.
+
+    ``None`` if it would change more than :data:`PATCH_LIMIT` rows, or a row the
+    image holds is gone (put back, it would land at the end of the primary-key
+    map, out of insertion order), or the table is written to meanwhile, or the
+    rows of either are not in insertion order.
+
+    When the table still keeps a log of the rows written since it last was
+    ``image`` (see :attr:`Table.touched`), only those rows are looked at, in one
+    step. Otherwise every row is compared, by identity: rows are immutable, so a
+    row the table still holds unchanged is the very tuple the image holds. Rows
+    added since the image are the ones numbered above all of its rows; the map
+    keeps rows in insertion order, so they are found from its end.
+    """
+    if not (image.in_seq_order and table.rows_in_seq_order) or table.staged:
+        return None
+    if table.baseline is image and table.touched is not None:
+        return logged_patch(table, image)
+    rows, writes = table.rows, table.writes
+    keys, held = image.keys, image.rows
+    reverted: list[tuple[Row, Row]] = []
+    newest = -1
+    for start in range(0, len(keys), step):
+        if table.rows is not rows or table.writes != writes or table.staged:
+            return None
+        end = start + step
+        live = list(map(rows.get, keys[start:end]))
+        wanted = held[start:end]
+        newest = max(newest, max(map(_first, wanted)))
+        for at in compress(range(len(live)), map(is_not, live, wanted)):
+            current = live[at]
+            if current is None or current[0] != wanted[at][0]:
+                return None
+            reverted.append((current, wanted[at]))
+        if len(reverted) > PATCH_LIMIT:
+            return None
+        yield
+    if table.rows is not rows or table.writes != writes or table.staged:
+        return None
+    extra = len(rows) - len(keys)
+    if extra + len(reverted) > PATCH_LIMIT:
+        return None
+    added = list(islice(takewhile(lambda row: row[0] > newest, reversed(rows.values())), extra))
+    if len(added) != extra:  # a row added since with an older number (another snapshot's, restored)
+        return None
+    return Patch(rows, writes, reverted, added)
+
+
+def logged_patch(table: Table, image: TableImage) -> Patch | None:
+    """The :class:`Patch` back to ``image`` from the table's log of writes, if it has one against ``image``."""
+    if table.baseline is not image or table.touched is None or table.staged:
+        return None
+    if not (image.in_seq_order and table.rows_in_seq_order):
+        return None
+    return table.patch_from_log(image)
 
 
 def releasing(structures: Structures, step: int) -> Iterator[None]:
@@ -234,6 +319,15 @@ class Table:
         self.rows_examined = 0
         self.forms: PresentedForms | None = None
         """The database's presented forms (:mod:`store.presented`), if it keeps any: a row's goes when it changes."""
+        self.writes = 0
+        """Rows added, replaced and removed so far: a :class:`Patch` worked out before a write is out of date."""
+        self.rows_in_seq_order = True
+        """Whether the primary-key map holds its rows by ascending insertion number (no older row was put back)."""
+        self.baseline: TableImage | None = None
+        """The image the table was exactly, the last time a snapshot was taken or restored (``None``: none since)."""
+        self.touched: list[tuple[Any, int]] | None = None
+        """(key, insertion number) of each row written since the table was :attr:`baseline`; ``None`` when there is
+        no baseline or more than :data:`PATCH_LIMIT` were written (then a restore compares every row)."""
 
     def __len__(self) -> int:
         """Rows everyone can see (staged rows are not counted)."""
@@ -355,28 +449,21 @@ class Table:
     def add(self, row: Row) -> None:
         pk = row[self.pk_position]
         self.rows[pk] = row
+        self.writes += 1
         seq = row[0]
+        if self.touched is not None:
+            self._touch(pk, seq)
         if seq >= self._next_seq:
             self._next_seq = seq + 1
+        elif len(self.rows) > 1:  # an older row put back goes to the end of the map
+            self.rows_in_seq_order = False
         default = row[self.default_position]
         if self.in_default_order and len(self.rows) > 1:
             last = self._last_default
             if default is None or last is None or default < last:
                 self.in_default_order = False
         self._last_default = default
-        for name, position, folded in self._unique_keys:
-            key = fold(row[position]) if folded else row[position]
-            if key is not None:
-                self.unique[name][key] = pk
-        for name, position, folded in self._index_keys:
-            key = fold(row[position]) if folded else row[position]
-            bucket = self.indexes[name].get(key)
-            if bucket is None:
-                self.indexes[name][key] = [pk]
-            elif self.rows[bucket[-1]][0] < seq:
-                bucket.append(pk)
-            else:  # re-adding an older row (undoing a delete): keep the bucket in seq order
-                insort(bucket, pk, key=self._seq_of)
+        self._key(row)
         if self.ordered:
             for index in self.ordered.values():
                 index.added(row)
@@ -393,18 +480,25 @@ class Table:
         del self.rows[pk]
         if self.forms:
             self.forms.drop(pk)
+        self.writes += 1
+        if self.touched is not None:
+            self._touch(pk, row[0])
         if self.ordered:
             for index in self.ordered.values():
                 index.removed(row)
         if not self.rows:
             self.in_default_order = True
             self._last_default = None
+            self.rows_in_seq_order = True
 
     def replace(self, old: Row, new: Row) -> None:
         pk = old[self.pk_position]
         self.rows[pk] = new
         if self.forms:
             self.forms.drop(pk)
+        self.writes += 1
+        if self.touched is not None:
+            self._touch(pk, old[0])
         for name, position, folded in self._unique_keys:
             old_key = fold(old[position]) if folded else old[position]
             new_key = fold(new[position]) if folded else new[position]
@@ -500,7 +594,7 @@ class Table:
         unique: dict[str, tuple[list[Any], list[Any]]],
         indexes: dict[str, Buckets],
     ) -> TableImage:
-        return image_of(keys, rows, unique, indexes, self.in_default_order, self._last_default)
+        return image_of(keys, rows, unique, indexes, self.in_default_order, self._last_default, self.rows_in_seq_order)
 
     def swap_in(self, image: TableImage, structures: Structures) -> Structures:
         """Become exactly what the table was when ``image`` was taken, swapping in ``structures`` built from it.
@@ -517,6 +611,35 @@ class Table:
         """
         previous = Structures(self.rows, self.unique, self.indexes)
         self.rows, self.unique, self.indexes = structures.rows, structures.unique, structures.indexes
+        self.writes += 1
+        self.rows_in_seq_order = image.in_seq_order
+        self._restored(image)
+        return previous
+
+    def is_patchable(self, patch: Patch) -> bool:
+        """Whether ``patch`` was worked out against the table as it is now (nothing written since)."""
+        return patch.rows is self.rows and patch.writes == self.writes and not self.staged
+
+    def revert(self, image: TableImage, patch: Patch) -> None:
+        """Become exactly what the table was when ``image`` was taken, by applying ``patch`` (see :func:`patching`).
+
+        The same result as :meth:`swap_in`, tags and versions alike, in place:
+        the rows added since go, the changed ones get their old tuples back
+        where they stand (so the map keeps its order), and the unique maps and
+        buckets follow. Only for a ``patch`` that :meth:`is_patchable`.
+        """
+        for row in patch.added:
+            self.remove(row)
+        # Keys first let go of, then taken: two reverted rows may swap a unique value.
+        for current, _ in patch.reverted:
+            self._unkey(current)
+        for current, wanted in patch.reverted:
+            self.rows[current[self.pk_position]] = wanted
+            self._key(wanted)
+        self.writes += 1
+        self._restored(image)
+
+    def _restored(self, image: TableImage) -> None:
         self.staged = {}
         self.in_default_order = image.in_default_order
         self._last_default = image.last_default
@@ -524,7 +647,76 @@ class Table:
         if self.forms:  # entries of rows the restore let go of would keep them alive
             self.forms.clear()
         self._version_floor = self._top_version + 1
-        return previous
+        self.remember(image)
+
+    def remember(self, image: TableImage) -> None:
+        """Note that the table is exactly ``image`` now (just taken or restored): log the writes from here on."""
+        self.baseline, self.touched = image, []
+
+    def forget(self, image: TableImage) -> None:
+        """Stop logging writes against ``image`` (its snapshot is gone)."""
+        if self.baseline is image:
+            self.baseline = self.touched = None
+
+    def patch_from_log(self, image: TableImage) -> Patch | None:
+        """The :class:`Patch` back to :attr:`baseline` ``image`` from the rows :attr:`touched` since (``None`` if a
+        row the image holds is gone).
+
+        The first write to a key since then tells which row the image holds for
+        it: the one with that insertion number, found by bisection (the image's
+        rows ascend by it), if its key is this one; none otherwise.
+        """
+        rows, held, position = self.rows, image.rows, self.pk_position
+        reverted: list[tuple[Row, Row]] = []
+        added: list[Row] = []
+        for pk, seq in dict(reversed(self.touched or ())).items():  # each key's first write
+            at = bisect_left(held, seq, key=_first)
+            wanted = held[at] if at < len(held) and held[at][0] == seq and held[at][position] == pk else None
+            current = rows.get(pk)
+            if current is wanted:
+                continue
+            if wanted is None:
+                added.append(current)  # type: ignore[arg-type]  # not None: ``current is wanted`` was not
+            elif current is not None and current[0] == seq:
+                reverted.append((current, wanted))
+            else:
+                return None
+        return Patch(rows, self.writes, reverted, added)
+
+    def _touch(self, pk: Any, seq: int) -> None:
+        touched = self.touched
+        assert touched is not None
+        touched.append((pk, seq))
+        if len(touched) > PATCH_LIMIT:
+            self.touched = None
+
+    def _unkey(self, row: Row) -> None:
+        """Take ``row`` out of the unique maps (where it holds the key) and out of its buckets."""
+        pk = row[self.pk_position]
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
+            if key is not None and self.unique[name].get(key) == pk:
+                del self.unique[name][key]
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            self._unbucket(self.indexes[name], key, pk, row[0])
+
+    def _key(self, row: Row) -> None:
+        """Put ``row`` (in the primary-key map already) into the unique maps and its buckets, in insertion order."""
+        pk, seq = row[self.pk_position], row[0]
+        for name, position, folded in self._unique_keys:
+            key = fold(row[position]) if folded else row[position]
+            if key is not None:
+                self.unique[name][key] = pk
+        for name, position, folded in self._index_keys:
+            key = fold(row[position]) if folded else row[position]
+            bucket = self.indexes[name].get(key)
+            if bucket is None:
+                self.indexes[name][key] = [pk]
+            elif self.rows[bucket[-1]][0] < seq:
+                bucket.append(pk)
+            else:  # an older row (a delete undone, a change reverted): keep the bucket in seq order
+                insort(bucket, pk, key=self._seq_of)
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""

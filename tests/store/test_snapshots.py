@@ -323,7 +323,7 @@ def test_a_prepared_build_is_swapped_in_once_and_the_old_structures_handed_back(
     assert prepared.discarded == []
 
     rows.parent()
-    c.RestoreSnapshot("baseline", prepared).apply(db)  # spent: built afresh inside the command
+    c.RestoreSnapshot("baseline", prepared).apply(db)  # spent: the command works it out itself (from the log)
     assert state(db) == before
     assert_indexes_consistent(db)
 
@@ -356,3 +356,214 @@ def test_the_encoded_restore_names_the_snapshot_and_nothing_built_for_it(db: Dat
     assert decoded == c.RestoreSnapshot("baseline")
     assert isinstance(decoded, c.RestoreSnapshot)
     assert decoded.prepared is None
+
+
+def prepared_against(db: Database, name: str = "baseline", step: int = 2) -> Prepared:
+    """A restore of ``name`` prepared as the client does: patches where they will do, the other tables built."""
+    prepared = Prepared(c.FindSnapshot(name).apply(db))
+    for _ in preparing(prepared, step=step, live=db, compare_step=step):
+        pass
+    return prepared
+
+
+def found_by(db: Database, via: str) -> None:
+    """Leave the tables' write logs against the snapshot as they are, or make the restore compare every row.
+
+    Taking another snapshot starts the logs afresh against that one, so a
+    restore of the first has to compare.
+    """
+    if via == "comparison":
+        c.TakeSnapshot("later", ALL).apply(db)
+
+
+@pytest.mark.parametrize("via", ["log", "comparison"])
+def test_a_few_changed_and_added_rows_are_patched_in_place_exactly(
+    db: Database, rows: Rows, family: dict[str, Any], via: str
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    first, second = family["parents"]
+    maps = {name: db.table(name).rows for name in ALL}
+    # Two parents swap emails (each unique key changes hands), a bucket changes, rows are added here and there.
+    db.update("parent", first["id"], {"email": "swap@example.com"})
+    db.update("parent", second["id"], {"email": first["email"], "age": 7})
+    db.update("parent", first["id"], {"email": "MIXED@example.com", "name": "Renamed"})
+    db.update("child", family["children"][1]["id"], {"status": "shipped"})
+    added = rows.child(rows.parent(email="new@example.com")["id"])
+    rows.note(added["id"])
+    db.delete("note", rows.note(family["children"][1]["id"])["id"])  # added since, then gone again
+    found_by(db, via)
+
+    prepared = prepared_against(db)
+    assert set(prepared.patches) == set(ALL)
+    assert prepared.tables == {}  # nothing built
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == before
+    assert {name: db.table(name).rows for name in ALL} == maps
+    assert all(db.table(name).rows is maps[name] for name in ALL)  # the live maps themselves, patched
+    assert prepared.discarded == []
+    assert_indexes_consistent(db)
+    with pytest.raises(Conflict):  # the unique keys are the snapshot's again
+        rows.parent(email=first["email"].upper())
+    rows.parent(email="new@example.com")  # freed: only an added parent had it
+    db.update("parent", first["id"], {"name": "Again"})
+    assert db.get("parent", first["id"]).tag not in {tag for _, tag in before["parent"]}  # versions carry on
+
+
+@pytest.mark.parametrize("via", ["log", "comparison"])
+def test_a_table_whose_snapshot_rows_were_deleted_is_built_and_the_others_patched(
+    db: Database, rows: Rows, family: dict[str, Any], via: str
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    db.delete("note", family["notes"][0]["id"])  # put back, it would land at the end of the map
+    db.update("parent", family["parents"][0]["id"], {"name": "Renamed"})
+    found_by(db, via)
+
+    prepared = prepared_against(db)
+    assert set(prepared.patches) == {"parent", "child"}
+    assert prepared.tables is not None
+    assert set(prepared.tables) == {"note"}
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == before
+    numbers = [row[0] for row in db.table("note").rows.values()]
+    assert numbers == sorted(numbers)  # the deleted note is back in its place
+    assert_indexes_consistent(db)
+
+
+def test_more_changes_than_a_patch_may_hold_are_built(
+    db: Database, rows: Rows, family: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.table.PATCH_LIMIT", 2)
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    for child in family["children"]:
+        db.update("child", child["id"], {"label": "changed"})
+    for _ in range(3):
+        rows.parent()
+
+    prepared = prepared_against(db)
+    assert set(prepared.patches) == {"note"}  # three children changed, three parents added: over the limit
+    assert db.table("child").touched is None  # too many to log: compared, and built
+
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+    assert state(db) == before
+    assert_indexes_consistent(db)
+
+
+def test_a_patch_a_write_made_out_of_date_is_refused_before_anything_changes(
+    db: Database, rows: Rows, family: dict[str, Any]
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    db.update("child", family["children"][0]["id"], {"label": "changed"})
+    prepared = prepared_against(db)
+    db.update("parent", family["parents"][1]["id"], {"name": "Later"})  # after the comparison
+    now = state(db)
+
+    with pytest.raises(Conflict):
+        c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == now
+    c.RestoreSnapshot("baseline", prepared_against(db)).apply(db)
+    assert state(db) == before
+
+
+@pytest.mark.parametrize("compared", [1, 2])
+def test_a_comparison_interrupted_by_a_write_gives_up_the_patch(
+    db: Database, rows: Rows, family: dict[str, Any], compared: int
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    found_by(db, "comparison")
+    prepared = Prepared(c.FindSnapshot("baseline").apply(db))
+    steps = preparing(prepared, step=1, live=db, compare_step=1)
+    for _ in range(compared):  # the parents (two) are being compared, or have all been...
+        next(steps)
+    db.update("parent", family["parents"][1]["id"], {"name": "Meanwhile"})  # ...when one is written
+    for _ in steps:
+        pass
+
+    assert "parent" not in prepared.patches  # built instead
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+    assert state(db) == before
+
+
+async def test_the_client_prepares_again_when_writes_outdate_its_patch_and_builds_at_last(
+    db: Database, rows: Rows, family: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor = StoreActor(db)
+    actor.start()
+    store = StoreClient(actor)
+    await store.take_snapshot("baseline", ALL)
+    expected = state(db)
+    await store.update("child", family["children"][0]["id"], {"label": "changed"})
+    sent: list[c.Command[Any]] = []
+    call = actor.call
+
+    async def write_first(command: c.Command[Any]) -> Any:
+        """A write lands between every restore's preparation and its command."""
+        if isinstance(command, c.RestoreSnapshot):
+            sent.append(command)
+            db.update("child", family["children"][1]["id"], {"label": f"write {len(sent)}"})
+        return await call(command)
+
+    monkeypatch.setattr(actor, "call", write_first)
+    await store.restore_snapshot("baseline")
+
+    assert len(sent) == 3  # two patches outdated, then a build
+    assert all(command.prepared is not None for command in sent)
+    assert state(db) == expected
+    assert_indexes_consistent(db)
+    await actor.close()
+
+
+@pytest.mark.parametrize("via", ["log", "comparison"])
+def test_a_row_deleted_and_created_again_under_its_key_is_put_back_in_its_place(
+    db: Database, rows: Rows, family: dict[str, Any], via: str
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    first = family["notes"][0]
+    db.delete("note", first["id"])
+    rows.note(family["children"][2]["id"], id=first["id"])  # the same key, a new row at the end
+    found_by(db, via)
+
+    prepared = prepared_against(db)
+    assert "note" not in prepared.patches  # patched, the old row would stay at the end
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == before
+    assert_indexes_consistent(db)
+
+
+def test_a_dropped_snapshot_is_no_longer_what_writes_are_logged_against(db: Database, family: dict[str, Any]) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    assert all(db.table(name).baseline is not None for name in ALL)
+
+    c.DropSnapshot("baseline").apply(db)
+
+    assert all(db.table(name).baseline is None for name in ALL)  # its image (and memory) not kept by a log
+    assert all(db.table(name).touched is None for name in ALL)
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_a_table_whose_rows_are_out_of_insertion_order_is_built_not_patched(
+    db: Database, rows: Rows, family: dict[str, Any], prepare: bool
+) -> None:
+    c.TakeSnapshot("baseline", ALL).apply(db)
+    before = state(db)
+    table = db.table("note")
+    older = next(iter(table.rows.values()))  # the first note: put back, it goes to the end of the map
+    table.remove(older)
+    table.add(older)
+    assert not table.rows_in_seq_order
+
+    prepared = prepared_against(db) if prepare else None
+    assert prepared is None or "note" not in prepared.patches  # a bisection in its rows would go wrong
+    c.RestoreSnapshot("baseline", prepared).apply(db)
+
+    assert state(db) == before
+    assert table.rows_in_seq_order  # built from the snapshot's lists, in order again
