@@ -34,9 +34,11 @@ from fastapi import HTTPException, params
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.security.access import AuthenticateFirstRoute, dependant_access
 from server.security.auth import Access, authenticate
@@ -51,10 +53,16 @@ class _Plan:
     """What resolving one dependant takes: its dependencies, then its own parameters."""
 
     steps: tuple[_Step, ...]
-    path_params: list[Any]
+    path_params: tuple[tuple[str, str, Any], ...]
+    """``(name, alias, field)`` of each path parameter (a plain value: the route's pattern always captures it)."""
     query_params: list[Any]
     header_params: list[Any]
     request_name: str | None
+
+    @property
+    def request_only(self) -> bool:
+        """Whether the request is all this dependant takes (memdb's caller, store and content-type checks)."""
+        return not (self.steps or self.path_params or self.query_params or self.header_params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,16 @@ class _Step:
 def _is_async(call: Any) -> bool:
     # A callable instance (memdb's bearer schemes) is awaited through its ``__call__``.
     return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__)
+
+
+def _plain_path_param(field: Any) -> tuple[str, str, Any] | None:
+    """``(name, alias, field)`` for a path parameter validated as one value, else ``None``."""
+    annotation = field.field_info.annotation
+    if typing.get_origin(annotation) is not None:  # a list, a union: FastAPI's general path
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return None
+    return field.name, field.alias, field
 
 
 def plan_for(dependant: Dependant, *, top: bool = False) -> _Plan | None:
@@ -93,9 +111,12 @@ def plan_for(dependant: Dependant, *, top: bool = False) -> _Plan | None:
         if plan is None:
             return None
         steps.append(_Step(sub.call, sub.name, plan, sub.use_cache))
+    path_params = tuple(_plain_path_param(field) for field in dependant.path_params)
+    if None in path_params:
+        return None
     return _Plan(
         tuple(steps),
-        dependant.path_params,
+        path_params,  # type: ignore[arg-type]  # no None in it: checked above
         dependant.query_params,
         dependant.header_params,
         dependant.request_param_name,
@@ -107,26 +128,36 @@ async def _resolve(plan: _Plan, request: Request, solved: dict[Any, Any]) -> tup
     values: dict[str, Any] = {}
     errors: list[Any] = []
     for step in plan.steps:
-        arguments, failures = await _resolve(step.plan, request, solved)
-        if failures:
-            errors.extend(failures)
-            continue
         if step.use_cache and step.call in solved:
             value = solved[step.call]
         else:
+            if step.plan.request_only:
+                arguments = {} if step.plan.request_name is None else {step.plan.request_name: request}
+            else:
+                arguments, failures = await _resolve(step.plan, request, solved)
+                if failures:
+                    errors.extend(failures)
+                    continue
             value = await step.call(**arguments)
             solved.setdefault(step.call, value)
         if step.name is not None:
             values[step.name] = value
-    for fields, received in (
-        (plan.path_params, request.path_params),
-        (plan.query_params, request.query_params if plan.query_params else None),
-        (plan.header_params, request.headers if plan.header_params else None),
-    ):
-        if fields:
-            found, failures = request_params_to_args(fields, received)  # type: ignore[arg-type]
-            values.update(found)
-            errors.extend(failures)
+    if plan.path_params:
+        received = request.path_params
+        for name, alias, field in plan.path_params:
+            value, failures = field.validate(received[alias], values, loc=("path", alias))
+            if failures:
+                errors.extend(failures)
+            else:
+                values[name] = value
+    if plan.query_params:
+        found, failures = request_params_to_args(plan.query_params, request.query_params)
+        values.update(found)
+        errors.extend(failures)
+    if plan.header_params:
+        found, failures = request_params_to_args(plan.header_params, request.headers)
+        values.update(found)
+        errors.extend(failures)
     if plan.request_name is not None:
         values[plan.request_name] = request
     return values, errors
@@ -168,8 +199,34 @@ def _returns_response(call: Callable[..., Any]) -> bool:
     return isinstance(returned, type) and issubclass(returned, Response)
 
 
+def _serve(handler: Handler, framework_app: ASGIApp) -> ASGIApp:
+    """The route's ASGI app: ``handler``'s response, sent.
+
+    FastAPI's own (``request_response``) opens two exit stacks per request for dependencies that
+    yield, which a direct route has none of, and hands errors to the app's exception handlers,
+    which the app's exception middleware does just the same one layer out. With dependency
+    overrides set the request goes through FastAPI's app.
+    """
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if getattr(scope.get("app"), "dependency_overrides", None):
+            await framework_app(scope, receive, send)
+            return
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
+
+
 class DirectRoute(AuthenticateFirstRoute):
     """An API route that resolves its dependencies itself when they are simple enough (see the module)."""
+
+    _direct: Handler | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._direct is not None and getattr(self, "max_body_size", None) is None:
+            self.app = _serve(self._direct, self.app)
 
     def get_route_handler(self) -> Handler:
         fallback = super().get_route_handler()
@@ -205,4 +262,5 @@ class DirectRoute(AuthenticateFirstRoute):
             response: Response = await endpoint(**values)
             return response
 
+        self._direct = direct
         return direct
