@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
-from starlette.middleware.gzip import GZipMiddleware
 
 from server import __version__, docs, errors, openapi
 from server.accounts import ensure_admin
@@ -29,16 +28,9 @@ from server.jobs.upload import ImportSlots
 from server.json_forms import json_forms
 from server.metrics import Metrics
 from server.metrics import router as metrics_router
-from server.middleware.allowed_hosts import AllowedHostsMiddleware
-from server.middleware.body_limit import BodyLimitMiddleware
-from server.middleware.body_timeout import BodyTimeoutMiddleware
-from server.middleware.concurrency import ConcurrencyLimitMiddleware, InFlight
-from server.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, EnvelopeCORSMiddleware
-from server.middleware.observe import ObserveMiddleware
-from server.middleware.public_url import PublicURLMiddleware
-from server.middleware.rate_limit import RateLimitMiddleware
-from server.middleware.request_id import RequestIdMiddleware
-from server.middleware.security_headers import SecurityHeadersMiddleware
+from server.middleware.concurrency import InFlight
+from server.middleware.edge import Edge, EdgeSettings
+from server.middleware.rate_limit import RateLimits
 from server.paths import API_PREFIX, LOGIN_PATH
 from server.routers import auth, jobs, orders, snapshots, system, users
 from server.routers.snapshots import take_start_snapshot
@@ -203,7 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.opening = None  # the background start-up task while MEMDB_DATA_DIR is recovered
     app.state.started = time.monotonic()
     app.state.import_slots = ImportSlots(settings.import_concurrency)
-    app.state.in_flight = InFlight()  # counted by ConcurrencyLimitMiddleware; background jobs give way to requests
+    # Counted (and bounded) at the edge; background jobs give way to requests.
+    app.state.in_flight = InFlight(settings.max_connections)
     app.state.tokens = tokens = TokenService(settings.signing_key, settings.access_token_minutes * 60)
     errors.install(app)
     # Added flat, as app-level routes, not through include_router: FastAPI matches an included router
@@ -216,41 +209,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     docs.install(app, token_url=LOGIN_PATH)
 
-    # Added innermost first: a request meets them bottom-up.
+    # One layer for every check and header at the edge (server.middleware.edge), not one per concern.
+    rate_limits = None
     if settings.rate_limit_per_minute:
-        app.add_middleware(
-            RateLimitMiddleware,
-            limiter=rate_limiter(settings, settings.rate_limit_per_minute, "requests"),
-            login_limiter=rate_limiter(
-                settings, settings.login_rate_limit_per_minute or settings.rate_limit_per_minute, "logins"
-            ),
-            subject_of=tokens.subject,
+        login_limit = settings.login_rate_limit_per_minute or settings.rate_limit_per_minute
+        rate_limits = RateLimits(
+            rate_limiter(settings, settings.rate_limit_per_minute, "requests"),
+            rate_limiter(settings, login_limit, "logins"),
+            tokens,
         )
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
-    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_connections, in_flight=app.state.in_flight)
-    # Outside the refusals above (busy, rate limited), so a refused request's unread body closes its connection.
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        path_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
+    edge = EdgeSettings(
+        max_body_bytes=settings.max_body_bytes,
+        path_body_limits={f"{API_PREFIX}/jobs": settings.import_max_bytes},
+        body_timeout_seconds=settings.body_timeout_seconds,
+        public_url=settings.public_url,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+        gzip_minimum_bytes=GZIP_MINIMUM_BYTES,
     )
-    # A stalled body is a 408 and frees its request slot, whichever layer is reading it.
-    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
-    # Outside everything that may refuse a request (busy, rate limited, too big), so a browser can read the refusal.
-    if settings.cors_origins:
-        app.add_middleware(
-            EnvelopeCORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=list(ALLOWED_METHODS),
-            allow_headers=list(ALLOWED_HEADERS),
-            expose_headers=list(EXPOSED_HEADERS),
-            allow_credentials=False,
-            max_age=600,
-        )
-    if settings.allowed_hosts:
-        app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(ObserveMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(Edge, settings=edge, in_flight=app.state.in_flight, rate_limits=rate_limits, metrics=metrics)
     return app

@@ -2,10 +2,10 @@
 
 Starlette's ``TrustedHostMiddleware`` decides (exact names, ``*.example.com``
 wildcards, IPv6 literals, the port ignored, a missing or malformed ``Host``
-refused), but answers a refusal in plain text. So it guards a stand-in app that
-only marks the request admitted, its own answer goes nowhere, and a request it
-did not admit is answered here in the envelope; an admitted one goes on to the
-real app.
+refused), but answers a refusal in plain text. So :class:`HostGate` runs it in
+front of a stand-in app that only marks the request admitted; its own answer
+goes nowhere, and the edge (:mod:`server.middleware.edge`) answers a request it
+did not admit with :func:`refuse_host`, in the envelope.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from server.envelope import send_error
 
@@ -28,17 +28,15 @@ async def _admit(scope: Scope, receive: Receive, send: Send) -> None:
     scope[_ADMITTED] = True
 
 
-class AllowedHostsMiddleware:
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
-        self.app = app
+class HostGate:
+    def __init__(self, allowed_hosts: Sequence[str]) -> None:
         self.gate = TrustedHostMiddleware(_admit, allowed_hosts=list(allowed_hosts), www_redirect=False)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def admits(self, scope: Scope, receive: Receive) -> bool:
+        """Whether the request's ``Host`` is one this service answers for."""
         await self.gate(scope, receive, _discard)
-        if scope.pop(_ADMITTED, False):
-            await self.app(scope, receive, send)
-            return
-        await send_error(scope, send, 400, "BAD_REQUEST", "the Host header names no host this service answers for")
+        return bool(scope.pop(_ADMITTED, False))
+
+
+async def refuse_host(scope: Scope, send: Send) -> None:
+    await send_error(scope, send, 400, "BAD_REQUEST", "the Host header names no host this service answers for")

@@ -18,50 +18,31 @@ limiter, a ``413`` from the body cap) or by static files is ``<other>``, so a
 scan of random URLs adds no series. 429s and 401s also move
 ``rate_limited_total`` and ``auth_failures_total``.
 
-It sits inside the request-id middleware, so the line carries the request's id,
-and outside everything that may answer early (rate limits, body caps), so it
-sees the status the client got. An error that escapes the application is
-recorded as ``500``, the answer Starlette then sends.
+The edge (:mod:`server.middleware.edge`) times the request from after its id is
+assigned (so the line carries it) and reads the status it sent after
+everything that may answer early (rate limits, body caps), so it records the
+status the client got; it calls :func:`record` once the answer is done. An
+error that escapes the application is recorded as ``500``, the answer Starlette
+then sends.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from server.metrics import Metrics, route_template
 
 logger = logging.getLogger("memdb.access")
 
 
-class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            elapsed = time.perf_counter() - started
-            if self.metrics is not None:
-                self.metrics.observe_request(scope["method"], route_template(scope, status), status, elapsed)
-            if logger.isEnabledFor(logging.INFO):
-                _log(scope, status, elapsed)
+def record(metrics: Metrics | None, scope: Scope, status: int, elapsed: float) -> None:
+    """Count and time one answered request, and write its access line (when INFO is on)."""
+    if metrics is not None:
+        metrics.observe_request(scope["method"], route_template(scope, status), status, elapsed)
+    if logger.isEnabledFor(logging.INFO):
+        _log(scope, status, elapsed)
 
 
 def _path(scope: Scope) -> str:

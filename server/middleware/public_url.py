@@ -12,28 +12,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+Headers = list[tuple[bytes, bytes]]
 
 
-class PublicURLMiddleware:
-    def __init__(self, app: ASGIApp, public_url: str | None) -> None:
-        self.app = app
+class Locator:
+    """Rewrites the ``Location`` of an answer under ``public_url`` (or as a bare path)."""
+
+    def __init__(self, public_url: str | None) -> None:
         self.origin = public_url or ""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_located(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    (name, self._located(value)) if name.lower() == b"location" else (name, value)
-                    for name, value in message.get("headers", [])
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_located)
+    def relocate(self, headers: Headers) -> Headers:
+        """``headers`` with any ``Location`` cut to its path and query, under the public origin."""
+        return [
+            (name, self._located(value)) if name.lower() == b"location" else (name, value) for name, value in headers
+        ]
 
     def _located(self, location: bytes) -> bytes:
         parts = urlsplit(location.decode("latin-1"))

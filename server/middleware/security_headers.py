@@ -9,12 +9,11 @@ and runs its search in a Web Worker built from a ``blob:`` URL. So that one
 page sets its own policy (``server.docs.REDOC_CONTENT_SECURITY_POLICY``: those
 two stylesheets by hash, and ``blob:`` workers, which only our own scripts can
 mint), which is kept here rather than joined by a second, stricter one —
-browsers enforce every policy a response carries.
+browsers enforce every policy a response carries. The edge
+(:mod:`server.middleware.edge`) adds them with :func:`with_security_headers`.
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -32,21 +31,7 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                present = {name.lower() for name, _ in headers}
-                # Not doubled where a handler has already set one (the 500 handler sets them all).
-                message["headers"] = [*headers, *(header for header in HEADERS if header[0] not in present)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus each security header a handler has not already set (the 500 handler sets them all)."""
+    present = {name.lower() for name, _ in headers}
+    return [*headers, *(header for header in HEADERS if header[0] not in present)]

@@ -14,12 +14,12 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, Response
 
 from server.deps import IfMatch, JsonBody, StoreDep, list_query
+from server.direct_route import DirectRoute
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.order import OrderCreate, OrderPublic, OrderUpdate
 from server.models.user import UserPublic
 from server.paths import API_PREFIX
 from server.responses import collection, member_path, single
-from server.security.access import AuthenticateFirstRoute
 from server.security.auth import CurrentUser, forbidden, owned_by
 from server.tables import ORDERS
 from store import Query as StoreQuery
@@ -27,7 +27,7 @@ from store import Query as StoreQuery
 TABLE = ORDERS.name
 EMBED = ("user",)
 
-router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"], route_class=AuthenticateFirstRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"], route_class=DirectRoute)
 OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
 
 

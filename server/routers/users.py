@@ -8,12 +8,12 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from server.deps import IfMatch, JsonBody, SettingsDep, StoreDep, list_query
+from server.direct_route import DirectRoute
 from server.models.common import CollectionEnvelope, Envelope
 from server.models.order import OrderPublic
 from server.models.user import Role, UserCreate, UserPublic, UserUpdate
 from server.paths import API_PREFIX
 from server.responses import collection, member_path, single
-from server.security.access import AuthenticateFirstRoute
 from server.security.auth import AdminOnly, CurrentUser, MaybeUser, forbidden, require_self_or_admin
 from server.security.passwords import hash_password
 from server.tables import ORDERS, SESSION_QUERIES, SESSIONS, USERS
@@ -22,7 +22,7 @@ from store import Query as StoreQuery
 TABLE = USERS.name
 ORDER_EMBED = ("user",)
 
-router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], route_class=AuthenticateFirstRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], route_class=DirectRoute)
 UserQuery = Annotated[StoreQuery, Depends(list_query(USERS))]
 OrderQuery = Annotated[StoreQuery, Depends(list_query(ORDERS))]
 

@@ -23,13 +23,13 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.base import SecurityBase
-from fastapi.security.utils import get_authorization_scheme_param
 
 from server.errors import APIError
 from server.models.user import Role
 from server.paths import LOGIN_PATH
+from server.security.bearer import Bearer, checked_bearer
 from server.security.callers import CallerCache
-from server.security.tokens import InvalidToken, TokenService
+from server.security.tokens import TokenService
 from server.tables import ORDER_QUERIES, SESSIONS
 from store import NotFound, Predicate, StoreClient
 
@@ -64,16 +64,14 @@ async def get_tokens(request: Request) -> TokenService:
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 
 
-async def _caller(request: Request, token: str) -> Caller:
+async def _caller(request: Request, bearer: Bearer) -> Caller:
     # Read from app state, not through sub-dependencies: this runs on every request, and each
     # dependency FastAPI resolves costs tens of microseconds.
     state = request.app.state
-    tokens: TokenService = state.tokens
     callers: CallerCache[Caller] = state.callers
-    try:
-        claims = tokens.verify(token)
-    except InvalidToken:
-        raise unauthorized("invalid or expired token") from None
+    claims = bearer.claims
+    if claims is None:
+        raise unauthorized("invalid or expired token")
     if callers.check is not None:
         await callers.check()
     caller = callers.get(claims.session_id)
@@ -122,8 +120,8 @@ async def authenticate(request: Request, access: Access) -> Caller | None:
     scope = request.scope
     caller: Caller | None = scope.get(CALLER_SCOPE_KEY, _UNRESOLVED)
     if caller is _UNRESOLVED:
-        token = _bearer_token(request)
-        caller = None if token is None else await _caller(request, token)
+        bearer = checked_bearer(scope, request.app.state.tokens)  # already checked by the rate limit, if it is on
+        caller = None if bearer is None else await _caller(request, bearer)
         scope[CALLER_SCOPE_KEY] = caller
     if caller is None:
         if access >= Access.TOKEN:
@@ -164,11 +162,6 @@ class AdminBearer(RequiredBearer):
     """The caller, who must have sent a valid bearer token and hold the admin role."""
 
     access = Access.ADMIN
-
-
-def _bearer_token(request: Request) -> str | None:
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    return token if token and scheme.lower() == "bearer" else None
 
 
 optional_caller = OptionalBearer()

@@ -1,4 +1,4 @@
-"""``BodyTimeoutMiddleware`` in process: which waits it bounds and what a stalled client gets.
+"""The edge's body timeout in process: which waits it bounds and what a stalled client gets.
 
 Over a real socket against a real server, see ``test_slow_clients.py``; here the ASGI messages are
 scripted, so a stall is exact and the application's side of it can be watched.
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from server.middleware.body_timeout import BodyTimeoutMiddleware
+from server.middleware.edge import Edge, EdgeSettings
 
 SECONDS = 0.05
 WAIT = 10.0  # how long a test lets the application run: far longer than SECONDS
@@ -48,7 +48,8 @@ async def run(handler: Handler, receive: Receive, headers: list[tuple[bytes, byt
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await handler(receive, send)
 
-    await asyncio.wait_for(BodyTimeoutMiddleware(app, SECONDS)(scope(headers), receive, send), WAIT)
+    edge = Edge(app, EdgeSettings(body_timeout_seconds=SECONDS))
+    await asyncio.wait_for(edge(scope(headers), receive, send), WAIT)
     return sent
 
 

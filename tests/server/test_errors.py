@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from server.middleware.request_id import RequestIdMiddleware
+from server.middleware.edge import Edge
 from store import (
     BatchRejected,
     Conflict,
@@ -247,7 +247,7 @@ async def test_request_ids_leave_other_scopes_alone() -> None:
     async def ignore(message: dict[str, Any]) -> None:
         return None
 
-    await RequestIdMiddleware(inner)({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
+    await Edge(inner)({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
 
     assert seen == [{"type": "lifespan"}]
 

@@ -20,6 +20,7 @@ from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from server.security.limits import RateLimiter, Verdict
+from server.security.tokens import TokenService
 from server.security.window_storage import BoundedWindowStorage
 from server.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -337,6 +338,24 @@ async def test_a_signed_in_user_is_one_client_from_any_address(app: FastAPI, clo
     assert_error(refused_here, 429, "RATE_LIMITED")
     assert_error(refused_there, 429, "RATE_LIMITED")
     assert allowance(address_allowance) == (LIMIT, LIMIT - 1, 60)  # the user's requests were not the address's
+
+
+async def test_an_expired_token_still_counts_against_its_user(app: FastAPI, clock: Clock) -> None:
+    # Authentication refuses it, but it is genuine: a client cannot get a fresh allowance by letting it expire.
+    token = await sign_in(app, ADMIN_EMAIL, ADMIN_PASSWORD, "198.51.100.1")
+    claims = app.state.tokens.verify(token)
+    expired = TokenService(app.state.settings.signing_key, -60).issue(claims.user_id, claims.role, claims.session_id)
+    async with asgi_client(app, token, ADDRESS_A) as valid, asgi_client(app, expired, ADDRESS_B) as stale:
+        await spend(valid, LIMIT - 1)
+        last = await stale.get("/auth/me")
+        refused = await valid.get("/auth/me")
+    async with asgi_client(app, address=ADDRESS_B) as anonymous:
+        address_allowance = await anonymous.get("/users")
+
+    assert_error(last, 401, "UNAUTHORIZED")
+    assert allowance(last) == (LIMIT, 0, 60)
+    assert_error(refused, 429, "RATE_LIMITED")
+    assert allowance(address_allowance) == (LIMIT, LIMIT - 1, 60)
 
 
 async def test_tokens_that_do_not_verify_count_against_the_address(app: FastAPI, clock: Clock) -> None:
