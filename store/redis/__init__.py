@@ -12,14 +12,10 @@ from collections.abc import Iterable
 from redis.asyncio import ConnectionPool, Redis
 
 from store.redis.client import RedisStore
+from store.redis.link import CONNECT_SECONDS
 from store.schema import TableSpec
 
-__all__ = ["RedisStore", "connect"]
-
-
-CONNECT_SECONDS = 10.0
-"""How long opening a connection may take before the store is reported unreachable (generous: a busy event
-loop delays the handshake too, and a refused connection fails at once anyway)."""
+__all__ = ["CONNECT_SECONDS", "RedisStore", "connect"]
 
 
 def connect(url: str, specs: Iterable[TableSpec], prefix: str = "memdb:") -> RedisStore:

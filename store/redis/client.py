@@ -11,9 +11,12 @@ names the versions it read; if any changed meanwhile the script refuses and
 the write is prepared again from fresh rows, so ``If-Match``, guards and
 uniqueness are decided against the state the write lands on.
 
-Lost connections raise :class:`~store.errors.StoreUnavailable` (redis-py
-reconnects on the next call); Redis's ``maxmemory`` refusal raises
-:class:`~store.errors.InsufficientStorage`.
+Calls go over two auto-pipelined connections (:mod:`store.redis.link`): one
+for the small calls every request makes, one for loads, imports and exports.
+Lost connections raise :class:`~store.errors.StoreUnavailable` (the next call
+connects again); Redis's ``maxmemory`` refusal raises
+:class:`~store.errors.InsufficientStorage`. ``redis`` (a redis-py client) names
+the server and stays available for administrative calls.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar, cast
 
+import hiredis
 import orjson
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from store import commands as c
@@ -48,6 +51,7 @@ from store.errors import (
 )
 from store.redis import scripts
 from store.redis.layout import Layout, chunks, referrers
+from store.redis.link import CONNECT_SECONDS, Address, Link, LinkLost, Script
 from store.schema import Auto, TableSpec
 from store.table import EncodedRows, Row, Table
 
@@ -63,9 +67,6 @@ RETRIES = 64
 BATCH = 2000
 """Rows per script call when staging a load or an import: long enough to be cheap, short enough not to stall Redis."""
 FETCH_CHUNK = 5000
-CONNECTIONS = 32
-"""Calls one process has in flight to Redis at most (so at most this many connections); more wait their turn,
-first come first served (a burst of a thousand requests would otherwise open a thousand sockets)."""
 
 
 class _Changed(Exception):
@@ -92,17 +93,21 @@ class RedisStore(StoreClient):
         self._clock = clock
         self._last_now = 0
         self._watchers: list[Watcher] = []
-        self._turns = asyncio.Semaphore(CONNECTIONS)
-        self._put_script = redis.register_script(scripts.PUT)
-        self._remove_script = redis.register_script(scripts.REMOVE)
-        self._begin_script = redis.register_script(scripts.BEGIN)
-        self._commit_script = redis.register_script(scripts.COMMIT)
-        self._abort_script = redis.register_script(scripts.ABORT)
-        self._page_script = redis.register_script(scripts.PAGE)
-        self._fetch_script = redis.register_script(scripts.FETCH)
-        self._export_script = redis.register_script(scripts.EXPORT)
-        self._order_build_script = redis.register_script(scripts.ORDER_BUILD)
-        self._ordered_page_script = redis.register_script(scripts.ORDERED_PAGE)
+        address = Address.of_pool(redis.connection_pool, CONNECT_SECONDS)
+        self.link = Link(address)
+        """Every small call: requests' commands issued in one event-loop turn share one write and one round trip."""
+        self.bulk = Link(address)
+        """Loads, imports and exports: their large scripts and replies do not hold up the small calls' replies."""
+        self._put_script = Script(scripts.PUT)
+        self._remove_script = Script(scripts.REMOVE)
+        self._begin_script = Script(scripts.BEGIN)
+        self._commit_script = Script(scripts.COMMIT)
+        self._abort_script = Script(scripts.ABORT)
+        self._page_script = Script(scripts.PAGE)
+        self._fetch_script = Script(scripts.FETCH)
+        self._export_script = Script(scripts.EXPORT)
+        self._order_build_script = Script(scripts.ORDER_BUILD)
+        self._ordered_page_script = Script(scripts.ORDERED_PAGE)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -125,11 +130,13 @@ class RedisStore(StoreClient):
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.redis.ping())
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+            return bool(await self.link.call("PING") == b"PONG")
+        except LinkLost:
             return False
 
     async def close(self) -> None:
+        await self.link.close()
+        await self.bulk.close()
         await self.redis.aclose()
 
     async def changes(self, tables: Sequence[str]) -> tuple[int, ...]:
@@ -137,21 +144,23 @@ class RedisStore(StoreClient):
 
         A cache of rows from these tables is exact while these counts stay where they were when it was filled.
         """
-        counts = await self._send(self.redis.mget([f"{self.prefix}changed:{name}" for name in tables]))
+        counts = await self._send(self.link.call("MGET", *[f"{self.prefix}changed:{name}" for name in tables]))
         return tuple(int(count or 0) for count in counts)
 
     async def _send(self, action: Awaitable[Any]) -> Any:
-        """One call to Redis, waiting its turn; Redis's refusals as the store's errors."""
+        """One call to Redis; Redis's refusals as the store's errors."""
         try:
-            async with self._turns:
-                return await action
-        except redis_errors.OutOfMemoryError:
-            raise InsufficientStorage from None
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+            return await action
+        except hiredis.ReplyError as error:
+            if str(error).startswith("OOM"):
+                raise InsufficientStorage from None
+            raise
+        except LinkLost:
             raise StoreUnavailable("the store's Redis server cannot be reached; retry shortly") from None
 
-    async def _script(self, script: Any, request: Mapping[str, Any]) -> list[Any]:
-        answer = await self._send(script(args=[self.prefix, orjson.dumps(request)]))
+    async def _script(self, script: Script, request: Mapping[str, Any], bulk: bool = False) -> list[Any]:
+        link = self.bulk if bulk else self.link
+        answer = await self._send(script(link, self.prefix, orjson.dumps(request)))
         return cast(list[Any], answer)
 
     def _layout(self, name: str) -> Layout:
@@ -169,11 +178,10 @@ class RedisStore(StoreClient):
     async def _fetch_rows(self, keys: Sequence[str]) -> list[tuple[Any, ...]]:
         """``(seq, version, data, staged)`` per row key (all ``None`` for a missing row)."""
         if len(keys) == 1:  # a plain command: no script to run for the commonest read
-            found_one = self.redis.hmget(keys[0], ["s", "v", "d", "t"])
-            return [tuple(await self._send(cast(Awaitable[list[Any]], found_one)))]
+            return [tuple(await self._send(self.link.call("HMGET", keys[0], "s", "v", "d", "t")))]
         found: list[tuple[Any, ...]] = []
         for part in chunks(keys, FETCH_CHUNK):
-            flat = await self._send(self._fetch_script(args=list(part)))
+            flat = await self._send(self._fetch_script(self.link if len(part) < BATCH else self.bulk, *part))
             found.extend(tuple(flat[i : i + 4]) for i in range(0, len(flat), 4))
         return found
 
@@ -263,7 +271,7 @@ class RedisStore(StoreClient):
         arguments: list[Any] = [zset, layout.row_prefix, start, stop, layout.disorder]
         for fk in fks:
             arguments += [f"{layout.name}:{fk.field}:", self.layouts[fk.target].row_prefix]
-        flat = await self._send(self._page_script(args=arguments))
+        flat = await self._send(self._page_script(self.link, *arguments))
         width = 3 * (1 + len(fks))
         rows: list[Row] = []
         parents: Parents = {}
@@ -318,16 +326,16 @@ class RedisStore(StoreClient):
             options.append((predicate, list(dict.fromkeys(lookups))))
         if not options:
             return None, predicates
-        pipe = self.redis.pipeline(transaction=False)
+        calls = []
         for _, lookups in options:
             for kind, key in lookups:
                 if kind == "pk":
-                    pipe.exists(layout.row_prefix + key)
+                    calls.append(self.link.call("EXISTS", layout.row_prefix + key))
                 elif kind == "z":
-                    pipe.zcard(key)
+                    calls.append(self.link.call("ZCARD", key))
                 else:
-                    pipe.hget(kind, key)
-        answers = iter(await self._send(pipe.execute()))
+                    calls.append(self.link.call("HGET", kind, key))
+        answers = iter(await self._send(asyncio.gather(*calls)))
         best: tuple[int, q.Predicate, list[tuple[str, str, Any]]] | None = None
         for predicate, lookups in options:
             found = [(kind, key, next(answers)) for kind, key in lookups]
@@ -348,10 +356,8 @@ class RedisStore(StoreClient):
             elif answer is not None:
                 buckets.append([answer.decode()])
         if zsets:
-            pipe = self.redis.pipeline(transaction=False)
-            for zset in zsets:
-                pipe.zrange(zset, 0, -1)
-            for members in await self._send(pipe.execute()):
+            ranges = [self.link.call("ZRANGE", zset, 0, -1) for zset in zsets]
+            for members in await self._send(asyncio.gather(*ranges)):
                 buckets.append([member.decode() for member in members])
         return buckets, tuple(p for p in predicates if p is not chosen)
 
@@ -393,7 +399,7 @@ class RedisStore(StoreClient):
             candidates = await self._visible_rows(layout, pks)
             if len(buckets) > 1:
                 candidates.sort(key=_seq)
-            disordered = bool(await self._send(self.redis.exists(layout.disorder)))
+            disordered = bool(await self._send(self.link.call("EXISTS", layout.disorder)))
         matches = q._filter(table, candidates, rest)
         if not paged:
             return matches, len(matches), None
@@ -450,7 +456,7 @@ class RedisStore(StoreClient):
     async def snapshot(self, tables: tuple[str, ...], reveal: bool = False) -> dict[str, TableSnapshot]:
         layouts = [self._layout(name) for name in tables]
         arguments = [part for layout in layouts for part in (layout.all, layout.row_prefix)]
-        answer = await self._send(self._export_script(args=arguments))
+        answer = await self._send(self._export_script(self.bulk, *arguments))
         snapshots: dict[str, TableSnapshot] = {}
         for layout, flat in zip(layouts, answer, strict=True):
             rows = [layout.unpack(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
@@ -458,14 +464,12 @@ class RedisStore(StoreClient):
         return snapshots
 
     async def checkpoint(self) -> dict[str, int]:
-        values = await self._send(self.redis.mget([layout.seq for layout in self.layouts.values()]))
+        values = await self._send(self.link.call("MGET", *[layout.seq for layout in self.layouts.values()]))
         return {name: int(value or 0) for name, value in zip(self.layouts, values, strict=True)}
 
     async def counts(self) -> dict[str, int]:
-        pipe = self.redis.pipeline(transaction=False)
-        for layout in self.layouts.values():
-            pipe.zcard(layout.all)
-        return dict(zip(self.layouts, await self._send(pipe.execute()), strict=True))
+        sizes = [self.link.call("ZCARD", layout.all) for layout in self.layouts.values()]
+        return dict(zip(self.layouts, await self._send(asyncio.gather(*sizes)), strict=True))
 
     # -- the client API: writes ------------------------------------------------
 
@@ -536,7 +540,7 @@ class RedisStore(StoreClient):
 
     async def _put(self, request: dict[str, Any]) -> list[Any]:
         """Run the put script; catch up with the store's clock if it wrote a later time than ours."""
-        answer = await self._script(self._put_script, request)
+        answer = await self._script(self._put_script, request, bulk=request["mode"] in ("each", "stage"))
         if answer[0] == 0 and answer[3]:
             self._last_now = max(self._last_now, int(answer[3]))
         return answer
@@ -680,10 +684,10 @@ class RedisStore(StoreClient):
         return len(prepared)
 
     async def _unstage(self, transaction: int, count: int) -> None:
-        await self._script(self._abort_script, {"tx": transaction, "limit": count, "keep": True})
+        await self._script(self._abort_script, {"tx": transaction, "limit": count, "keep": True}, bulk=True)
 
     async def _finish(self, transaction: int) -> int:
-        answer = await self._script(self._commit_script, {"tx": transaction})
+        answer = await self._script(self._commit_script, {"tx": transaction}, bulk=True)
         if answer[0] == 1:
             raise NotFound("transaction", transaction)
         return int(answer[1])
@@ -699,7 +703,7 @@ class RedisStore(StoreClient):
             pass
 
     async def _abort_some(self, transaction: int, limit: int) -> int:
-        answer = await self._script(self._abort_script, {"tx": transaction, "limit": limit})
+        answer = await self._script(self._abort_script, {"tx": transaction, "limit": limit}, bulk=True)
         if answer[0] == 1:
             raise NotFound("transaction", transaction)
         return int(answer[1])
@@ -841,7 +845,7 @@ class RedisStore(StoreClient):
             removed = 0
             for name in reversed(list(self.layouts)):
                 layout = self.layouts[name]
-                members = await self._send(self.redis.zrangebyscore(layout.all, mark.get(name, 0), "+inf"))
+                members = await self._send(self.bulk.call("ZRANGEBYSCORE", layout.all, mark.get(name, 0), "+inf"))
                 for part in chunks(members, BATCH):
                     request = {
                         "pre": [],
@@ -849,7 +853,7 @@ class RedisStore(StoreClient):
                         "cascade": True,
                         "refs": self.refs,
                     }
-                    answer = await self._script(self._remove_script, request)
+                    answer = await self._script(self._remove_script, request, bulk=True)
                     removed += int(answer[1])
             return removed
         finally:

@@ -171,8 +171,9 @@ async def scenario(store: StoreClient) -> list[Any]:
 async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     connection = Redis.from_url(redis_server.url)
     await connection.flushdb()
-    yield RedisStore(connection, SPECS, clock=Clock())
-    await connection.aclose()
+    store = RedisStore(connection, SPECS, clock=Clock())
+    yield store
+    await store.close()
 
 
 async def test_every_answer_of_a_long_scenario_is_the_same_on_both_backends(redis_store: RedisStore) -> None:
