@@ -50,6 +50,7 @@ from store.errors import (
     Unsupported,
 )
 from store.redis import scripts
+from store.redis.changes import ChangeFeed
 from store.redis.layout import Layout, chunks, referrers
 from store.redis.link import CONNECT_SECONDS, Address, Link, LinkLost, Script
 from store.schema import Auto, TableSpec
@@ -138,6 +139,10 @@ class RedisStore(StoreClient):
         await self.link.close()
         await self.bulk.close()
         await self.redis.aclose()
+
+    def change_feed(self, tables: Sequence[str], on_change: Callable[[], None]) -> ChangeFeed:
+        """A subscription that calls ``on_change`` whenever any node changes or removes rows of ``tables``."""
+        return ChangeFeed(self.link.address, [f"{self.prefix}changed:{name}" for name in tables], on_change)
 
     async def changes(self, tables: Sequence[str]) -> tuple[int, ...]:
         """How many times rows of each of ``tables`` were changed or removed, by any node (one round trip).

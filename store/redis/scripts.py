@@ -17,7 +17,9 @@ then the script writes that later time into the packed rows itself (at byte
 spans the caller marked) and answers it, so they never run backwards. A script
 that changes or removes existing rows (or makes staged ones visible) counts the
 change in ``<prefix>changed:<table>`` in the same step, so a node that caches
-rows of a table knows, with one read, whether any node changed it since.
+rows of a table knows, with one read, whether any node changed it since, and
+publishes it on the channel of the same name, so a node subscribed to it hears
+of the change without asking (:mod:`store.redis.changes`).
 Scripts that only remove rows may run past ``maxmemory`` (``allow-oom``): they
 free memory; the others are refused whole when Redis is full.
 """
@@ -29,6 +31,12 @@ local P = ARGV[1]
 local req = cjson.decode(ARGV[2])
 
 local function row_key(table_name, pk) return P .. 'r:' .. table_name .. ':' .. pk end
+
+-- Rows of this table changed or went: count it, and tell every node that caches them (pub/sub).
+local function note_change(table_name)
+  redis.call('INCR', P .. 'changed:' .. table_name)
+  redis.call('PUBLISH', P .. 'changed:' .. table_name, '')
+end
 
 -- The rows the caller read must still be at the tags it read ("" = must not exist).
 local function check_pre(pre)
@@ -230,7 +238,7 @@ for n, row in ipairs(accepted) do
     table.insert(seqs, seq)
   end
 end
-if changed then redis.call('INCR', P .. 'changed:' .. T) end
+if changed then note_change(T) end
 return {0, cjson.encode(seqs), cjson.encode(refused), now or ''}
 """
 )
@@ -294,7 +302,7 @@ for i = #order, 1, -1 do
 end
 for name, _ in pairs(tables) do
   forget_order_if_empty(name)
-  redis.call('INCR', P .. 'changed:' .. name)
+  note_change(name)
 end
 return {0, #order}
 """
@@ -337,7 +345,7 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', list)
 redis.call('SREM', P .. 'open', tx)
-for name, _ in pairs(tables) do redis.call('INCR', P .. 'changed:' .. name) end
+for name, _ in pairs(tables) do note_change(name) end
 return {0, #members}
 """
 )
