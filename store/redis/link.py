@@ -193,15 +193,20 @@ class Link:
 class Script:
     """A Lua script called by its SHA1, loaded into Redis the first time Redis does not know it."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    def __init__(self, source: str | bytes) -> None:
+        self.source = source.encode() if isinstance(source, str) else source
+        self.sha = hashlib.sha1(self.source, usedforsecurity=False).hexdigest()
 
-    async def __call__(self, link: Link, *arguments: Argument) -> Any:
+    async def __call__(self, link: Link, *arguments: Argument, keys: Sequence[str] = ()) -> Any:
         try:
-            return await link.call("EVALSHA", self.sha, 0, *arguments)
+            return await link.call("EVALSHA", self.sha, len(keys), *keys, *arguments)
         except hiredis.ReplyError as error:
-            if not str(error).startswith("NOSCRIPT"):
+            if not unknown_script(error):
                 raise
         await link.call("SCRIPT", "LOAD", self.source)
-        return await link.call("EVALSHA", self.sha, 0, *arguments)
+        return await link.call("EVALSHA", self.sha, len(keys), *keys, *arguments)
+
+
+def unknown_script(error: BaseException) -> bool:
+    """Whether ``error`` is Redis saying it does not know a script's SHA (restarted, or its scripts flushed)."""
+    return isinstance(error, hiredis.ReplyError) and str(error).startswith("NOSCRIPT")
