@@ -2,7 +2,10 @@
 
 :func:`connect` gives a :class:`RedisStore` for a ``redis://`` or ``rediss://``
 URL. Layout of the keys: :mod:`store.redis.layout`; the atomic write scripts:
-:mod:`store.redis.scripts`; the client: :mod:`store.redis.client`.
+:mod:`store.redis.scripts`; reads: :mod:`store.redis.reads`; writes:
+:mod:`store.redis.client`; the auto-pipelined connections they use:
+:mod:`store.redis.link`; the subscription that tells a node of other nodes'
+changes: :mod:`store.redis.changes`.
 """
 
 from __future__ import annotations

@@ -187,6 +187,14 @@ class Layout:
         value = row[self.default_position]
         return str(value) if self.default_numeric and value is not None else ""
 
+    def parents(self, row: Row) -> list[list[Any]]:
+        """``[field, key text of the row it names, or False if null]`` for each foreign key (kept for pages)."""
+        found: list[list[Any]] = []
+        for fk in self.spec.foreign_keys:
+            value = row[self.table.position[fk.field]]
+            found.append([fk.field, False if value is None else key_text(self.kinds[fk.field], value)])
+        return found
+
     def references(self, row: Row, tables: dict[str, Layout]) -> list[list[str]]:
         """``[field, target row key]`` for each foreign key the row sets."""
         found = []

@@ -129,8 +129,19 @@ PUT = (
     + r"""
 -- req: table, mode (insert | each | stage | update), now, tx, pre,
 -- rows: [{pk, d (packed), x (index entries), o (default-sort value), on (o is now), n (spans of now in d),
---         fk ([field, row key] to check), oc (the default-sort value changed)}]
+--         fk ([field, row key] to check), oc (the default-sort value changed),
+--         p ([field, parent key text or false] per foreign key: kept as 'p:<field>' for pages that embed)}]
 local T = req.table
+
+local function keep_parents(key, parents)
+  for _, parent in ipairs(parents or {}) do
+    if parent[2] then
+      redis.call('HSET', key, 'p:' .. parent[1], parent[2])
+    else
+      redis.call('HDEL', key, 'p:' .. parent[1])
+    end
+  end
+end
 local mode = req.mode
 local tx = tostring(req.tx or 0)
 if not check_pre(req.pre) then return {2} end
@@ -220,15 +231,18 @@ for n, row in ipairs(accepted) do
     if row.oc then redis.call('SET', P .. 'disorder:' .. T, '1') end
     local version = redis.call('HINCRBY', key, 'v', 1)
     redis.call('HSET', key, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
+    keep_parents(key, row.p)
     table.insert(seqs, {seq, version})
     changed = true
   else
     local seq = redis.call('INCR', P .. 'seq:' .. T) - 1
     if staged then
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o, 't', tx)
+      keep_parents(key, row.p)
       redis.call('RPUSH', P .. 'tx:' .. tx, T .. ':' .. row.pk)
     else
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
+      keep_parents(key, row.p)
       redis.call('ZADD', P .. 'all:' .. T, seq, row.pk)
       order_add(T, row.x.z, seq, row.pk)
     end
@@ -419,29 +433,34 @@ return answer
 )
 
 PAGE = r"""#!lua flags=no-writes
--- ARGV: sorted set, row-key prefix, start, stop, disorder key, then pairs (index-suffix prefix of a foreign
--- key, the referenced table's row-key prefix) for each embedded row.
+-- ARGV: sorted set, row-key prefix, start, stop, disorder key, then triples (foreign-key field, index-suffix
+-- prefix of that foreign key, the referenced table's row-key prefix) for each embedded row.
 -- Answers {total, disorder flag, then per row: seq, version, data, and per embed: seq, version, data (or nils)}
--- for ranks start..stop, in one step. A row's foreign key is read from its index entries (``x``).
+-- for ranks start..stop, in one step. A row's foreign key is its 'p:<field>' (kept by every write); a row
+-- without one (a null key, or written before rows kept them) is read from its index entries (``x``).
 local z, rows = ARGV[1], ARGV[2]
 local answer = {redis.call('ZCARD', z), redis.call('EXISTS', ARGV[5])}
+local fields = {'s', 'v', 'd'}
+for e = 6, #ARGV, 3 do table.insert(fields, 'p:' .. ARGV[e]) end
 for _, pk in ipairs(redis.call('ZRANGE', z, ARGV[3], ARGV[4])) do
-  local found = redis.call('HMGET', rows .. pk, 's', 'v', 'd', 'x')
+  local found = redis.call('HMGET', rows .. pk, unpack(fields))
   table.insert(answer, found[1]); table.insert(answer, found[2]); table.insert(answer, found[3])
-  if #ARGV > 5 then
-    local held = cjson.decode(found[4]).i
-    for e = 6, #ARGV, 2 do
-      local prefix, parent = ARGV[e], nil
+  local held = nil
+  for e = 6, #ARGV, 3 do
+    local parent = found[4 + (e - 6) / 3]
+    if not parent then
+      held = held or cjson.decode(redis.call('HGET', rows .. pk, 'x')).i
+      local prefix = ARGV[e + 1]
       for _, suffix in ipairs(held) do
         if string.sub(suffix, 1, #prefix) == prefix then parent = string.sub(suffix, #prefix + 1) end
       end
-      local other = {false, false, false}
-      if parent then
-        local got = redis.call('HMGET', ARGV[e + 1] .. parent, 's', 'v', 'd')
-        if got[1] then other = got end
-      end
-      for i = 1, 3 do table.insert(answer, other[i]) end
     end
+    local other = {false, false, false}
+    if parent then
+      local got = redis.call('HMGET', ARGV[e + 2] .. parent, 's', 'v', 'd')
+      if got[1] then other = got end
+    end
+    for i = 1, 3 do table.insert(answer, other[i]) end
   end
 end
 return answer

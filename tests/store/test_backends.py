@@ -488,3 +488,17 @@ async def test_an_if_match_on_an_embedded_tag_fails_if_the_old_parent_changed_be
         assert (await other.get("child", uid(10))).data["parent_id"] == str(uid(1))
     finally:
         await other.close()
+
+
+async def test_a_page_embeds_the_parent_a_row_names_now_and_that_of_rows_written_before_parents_were_kept(
+    redis_store: RedisStore,
+) -> None:
+    await redis_store.load([("parent", [parent(1), parent(2)]), ("child", [child(10, 1), child(11, 1)])])
+    await redis_store.update("child", uid(10), {"parent_id": uid(2)})
+    # A row as an earlier version wrote it: no 'p:' fields, the parent only in its index entries.
+    await redis_store.redis.hdel(f"memdb:r:child:{key_text(Kind.UUID, uid(11).int)}", "p:parent_id")
+    page = await redis_store.find("child", Query(()), embed=("parent",))
+    assert [(item["id"], item["parent"]["id"]) for item in page.items] == [
+        (str(uid(10)), str(uid(2))),
+        (str(uid(11)), str(uid(1))),
+    ]
