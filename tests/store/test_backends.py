@@ -35,7 +35,7 @@ from store import (
 from store.errors import StoreUnavailable, Unsupported
 from store.redis import connect
 from store.redis.client import RedisStore
-from store.redis.layout import key_text
+from store.redis.layout import Layout, key_text
 from store.schema import Kind
 from store.table import EncodedRows, Table
 from tests.utils.redis_server import RedisServer, running_redis
@@ -447,6 +447,17 @@ def test_index_keys_spell_each_kind_of_value_one_way() -> None:
     assert key_text(Kind.JSON, b'{"a":1}') == '{"a":1}'
     assert key_text(Kind.UUID, 255) == "0" * 30 + "ff"
     assert key_text(Kind.INT, -3) == "-3"
+
+
+def test_a_packed_row_unpacks_to_the_same_tuple_with_integers_past_64_bits_and_nulls() -> None:
+    layout = Layout("memdb:", Table(CHILD))
+    table = layout.table
+    for quantity, address in ((2**70, {"city": "x"}), (-(2**64), None), (None, None)):
+        encoded = table.encode(child(10, 1, quantity=quantity, address=address))
+        encoded.update(dict.fromkeys(table.auto_columns, 1_733_400_000_000_000))
+        row = (7, 2, *table.new_row(encoded)[2:])
+        packed, _ = layout.pack(row, ())
+        assert layout.unpack(b"7", b"2", packed) == row
 
 
 async def test_an_operation_only_the_embedded_store_has_is_refused_clearly_on_redis(redis_store: RedisStore) -> None:
