@@ -130,3 +130,44 @@ async def test_the_feed_stops_being_current_when_redis_goes_and_resubscribes_whe
         finally:
             await feed.close()
             await store.close()
+
+
+async def test_a_redis_that_stops_answering_makes_the_feed_not_current_until_it_answers_again() -> None:
+    with running_redis() as server:
+        store = node(server.url)
+        changes = Changes()
+        feed = await subscribed(store, changes)
+        assert server.process is not None
+        try:
+            server.process.send_signal(signal.SIGSTOP)  # the connection stays open, but nothing answers
+            await until(lambda: not feed.current())  # within STALE_SECONDS of the last answer
+            server.process.send_signal(signal.SIGCONT)
+            await changes.next()  # subscribed anew: what was published meanwhile may have been missed
+            await until(feed.current)
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await feed.close()
+            await store.close()
+
+
+async def test_a_feed_that_cannot_sign_in_is_never_current_and_one_with_the_password_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running_redis() as server:
+        redis.Redis(port=server.port).config_set("requirepass", "sesame")
+        refused = node(f"redis://:wrong@127.0.0.1:{server.port}/0")
+        allowed = node(f"redis://:sesame@127.0.0.1:{server.port}/0")
+        changes = Changes()
+        wrong = refused.change_feed(("parent",), changes)
+        wrong.start()
+        wrong.start()  # once is enough: a second start changes nothing
+        try:
+            await until(lambda: "change feed from Redis lost" in caplog.text)
+            assert not wrong.current()
+            assert changes.count == 0
+            feed = await subscribed(allowed, changes)
+            await feed.close()
+        finally:
+            await wrong.close()
+            await refused.close()
+            await allowed.close()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import hiredis
 import pytest
@@ -104,3 +106,44 @@ async def test_a_lost_connection_fails_what_waits_and_the_next_call_connects_aga
             assert await link.call("PING") == b"PONG"
         finally:
             await link.close()
+
+
+async def test_a_unix_socket_url_connects_through_the_socket(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    with running_redis("--unixsocket", str(socket_path)) as server:
+        link = link_to(f"unix://{socket_path}?db=2")
+        try:
+            assert link.address.path == str(socket_path)
+            assert await link.call("SET", "via", "socket") == b"OK"
+            assert redis.Redis(port=server.port, db=2).get("via") == b"socket"
+        finally:
+            await link.close()
+
+
+def test_a_rediss_url_gets_tls_with_the_urls_certificate_options() -> None:
+    address = Address.of_pool(ConnectionPool.from_url("rediss://:pw@cache.example.com:6380/1"), connect_seconds=5)
+    assert (address.host, address.port, address.db, address.password) == ("cache.example.com", 6380, 1, "pw")
+    assert address.tls is not None
+    assert address.tls.verify_mode == ssl.CERT_REQUIRED
+    relaxed = Address.of_pool(ConnectionPool.from_url("rediss://cache.example.com/0?ssl_cert_reqs=none"), 5)
+    assert relaxed.tls is not None
+    assert relaxed.tls.verify_mode == ssl.CERT_NONE
+
+
+async def test_a_server_that_does_not_speak_redis_is_reported_lost_not_misread() -> None:
+    async def not_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_redis, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = link_to(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(LinkLost):
+            await link.call("PING")
+    finally:
+        await link.close()
+        server.close()
+        await server.wait_closed()
