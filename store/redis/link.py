@@ -160,7 +160,7 @@ class Link:
     def __init__(self, address: Address) -> None:
         self.address = address
         self._replies: Replies | None = None
-        self._opening = asyncio.Lock()
+        self._opening: asyncio.Task[Replies] | None = None
 
     async def call(self, *command: Argument) -> Any:
         """Redis's reply to ``command``; :class:`LinkLost` if Redis cannot be reached."""
@@ -170,24 +170,37 @@ class Link:
         return await replies.send(command)
 
     async def _connect(self) -> Replies:
-        async with self._opening:
-            if self._replies is not None and self._replies.open:
-                return self._replies
-            replies = Replies()
-            try:
+        """The connection being opened, shared by every caller meanwhile: they all learn its outcome at once
+        (a Redis that does not answer costs them one connect timeout together, not one each in turn)."""
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.get_running_loop().create_task(self._open(), name="memdb-redis-connect")
+            self._opening.add_done_callback(_retrieved)
+        return await asyncio.shield(self._opening)
+
+    async def _open(self) -> Replies:
+        replies = Replies()
+        try:
+            async with asyncio.timeout(self.address.connect_seconds):  # signing in too: a server may never answer
                 await self.address.open(replies)
-                for step in [replies.send(command) for command in self.address.handshake()]:
-                    await step
-            except (OSError, TimeoutError, hiredis.ReplyError) as error:
-                replies.close()
-                raise LinkLost(f"cannot connect to Redis: {error}") from None
-            self._replies = replies
-            return replies
+                await asyncio.gather(*(replies.send(command) for command in self.address.handshake()))
+        except (OSError, TimeoutError, hiredis.ReplyError) as error:
+            replies.close()
+            raise LinkLost(f"cannot connect to Redis: {error}") from None
+        self._replies = replies
+        return replies
 
     async def close(self) -> None:
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
         if self._replies is not None:
             self._replies.close()
             self._replies = None
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a connection attempt's failure as seen even if every caller waiting on it was cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Script:

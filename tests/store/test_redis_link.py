@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -145,5 +146,29 @@ async def test_a_server_that_does_not_speak_redis_is_reported_lost_not_misread()
             await link.call("PING")
     finally:
         await link.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_callers_waiting_on_a_redis_that_never_answers_share_one_connection_attempt() -> None:
+    accepted = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await reader.read()  # never answers the sign-in
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = Link(Address(port=port, password="sesame", connect_seconds=0.5))
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(*(link.call("PING") for _ in range(20)), return_exceptions=True)
+        assert all(isinstance(result, LinkLost) for result in results)
+        assert len(accepted) == 1
+        assert time.monotonic() - started < 5  # one timeout for all of them, not 20 in turn (10 s)
+    finally:
+        await link.close()
+        for writer in accepted:
+            writer.close()
         server.close()
         await server.wait_closed()
