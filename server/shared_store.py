@@ -1,11 +1,18 @@
 """The store on Redis, wired into the service: ``MEMDB_STORE_URL=redis://…`` (or ``rediss://``).
 
 :class:`SharedStore` opens the :class:`~store.redis.RedisStore` the routes use
-in place of the embedded actor's client, shows its writes to the caller cache
-(as the actor does) and has the cache ask Redis, before each lookup, whether
-any node changed sessions or users since it was filled (one small read): a
-logout, a password change or a deleted user on any node is seen by every node
-from the moment it is acknowledged.
+in place of the embedded actor's client and shows its writes to the caller
+cache (as the actor does). Other nodes write too, so the cache also listens to
+Redis: every script that changes or removes sessions or users publishes it,
+and this node's :class:`~store.redis.changes.ChangeFeed` empties the cache as
+the message is read, so a logout, a password change or a deleted user on any
+node is refused by every node once the message has arrived (see
+docs/scaling.md). While the subscription is not known to be whole (not yet
+confirmed, silent too long, or a message waiting unread on its socket), each
+lookup asks Redis instead, as it did before the feed existed: one small read of
+how many times sessions and users were changed, emptying the cache if the
+counts moved since it was last asked. A cache that may have missed a message is
+never trusted.
 :func:`rate_limiter` gives the limiter every node shares in that case.
 """
 
@@ -31,9 +38,13 @@ class SharedStore:
         callers.check = self.check_callers
         self._watched = tuple(sorted(callers.watched))
         self._seen: tuple[int, ...] | None = None
+        self.feed = self.store.change_feed(self._watched, callers.clear)
 
     async def check_callers(self) -> None:
-        """Empty the caller cache if any node changed a session or user since it was last checked."""
+        """Make the caller cache exact before a lookup: free while the feed is whole, one read of Redis if not."""
+        if self.feed.current():
+            return
+        self.feed.start()  # at the first lookup (it needs the running loop); after that, it resubscribes itself
         seen = await self.store.changes(self._watched)
         if seen != self._seen:
             self.callers.clear()
@@ -44,6 +55,7 @@ class SharedStore:
         return await self.store.ping()
 
     async def close(self) -> None:
+        await self.feed.close()
         await self.store.close()
 
 

@@ -2,30 +2,39 @@
 
 With ``MEMDB_STORE_URL`` set, many memdb processes serve one dataset, so a
 client's allowance must be counted once across all of them: each admitted
-request is one entry in a moving 60-second window kept by ``limits``' Redis
-storage (its own Lua script adds it atomically), so no 60-second span ever
-holds more than the limit, whichever nodes took the requests. The verdict —
-and so the ``X-Rate-Limit-*`` and ``Retry-After`` headers — is the in-process
-limiter's: remaining is the limit less the entries held, reset is when the
-newest entry leaves (the key's TTL, which each entry sets), and a refusal's
-retry is when the oldest leaves. While Redis cannot be reached the window
-cannot be read: requests then pass the limiter (and the store answers
-``503``), rather than every request failing twice.
+request is one entry in a moving 60-second window kept in Redis by the
+``limits`` package's own Lua scripts (the acquiring one adds the entry
+atomically), so no 60-second span ever holds more than the limit, whichever
+nodes took the requests. The scripts run over the store's auto-pipelined
+connection (:mod:`store.redis.link`): the entry, the window and its expiry are
+asked for together, one round trip per request rather than three calls through
+redis-py. The verdict — and so the ``X-Rate-Limit-*`` and ``Retry-After``
+headers — is the in-process limiter's: remaining is the limit less the entries
+held, reset is when the newest entry leaves (the key's TTL, which each entry
+sets), and a refusal's retry is when the oldest leaves. While Redis cannot be
+reached the window cannot be read: requests then pass the limiter (and the
+store answers ``503``), rather than every request failing twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
+from typing import Any
 
-from limits.aio.storage import RedisStorage
+import hiredis
+from limits.aio.storage.redis.bridge import RedisBridge
 from redis.asyncio import ConnectionPool
 
 from server.security.limits import RateLimiter, Verdict
-from store.redis import CONNECT_SECONDS
+from store.redis.link import CONNECT_SECONDS, Address, Link, LinkLost, Script, unknown_script
 
 logger = logging.getLogger("memdb.limits")
+
+ACQUIRE = Script(RedisBridge.SCRIPT_ACQUIRE_MOVING_WINDOW)
+WINDOW = Script(RedisBridge.SCRIPT_MOVING_WINDOW)
 
 
 class SharedRateLimiter(RateLimiter):
@@ -33,29 +42,55 @@ class SharedRateLimiter(RateLimiter):
 
     def __init__(self, url: str, limit: int, name: str) -> None:
         super().__init__(limit, max_clients=1)  # its in-process storage stays unused
-        self._pool = ConnectionPool.from_url(url, socket_connect_timeout=CONNECT_SECONDS)
-        # limits' redis-py bridge takes a connection pool, though its signature types options as scalars.
-        self._window = RedisStorage(
-            f"async+{url}",
-            implementation="redispy",
-            key_prefix=f"memdb:limits:{name}",  # limiters sharing one Redis keep their windows apart
-            connection_pool=self._pool,  # type: ignore[arg-type]
-        )
+        self._link = Link(Address.of_pool(ConnectionPool.from_url(url), CONNECT_SECONDS))
+        self._prefix = f"memdb:limits:{name}"  # limiters sharing one Redis keep their windows apart
 
     async def close(self) -> None:
-        """Close this limiter's connections to Redis (they close with the process otherwise)."""
-        await self._pool.disconnect()
+        """Close this limiter's connection to Redis (it closes with the process otherwise)."""
+        await self._link.close()
 
     async def check(self, key: str) -> Verdict:
         expiry = self._expiry
+        window_key = f"{self._prefix}:{key}"
+        now = time.time()
         try:
-            allowed = await self._window.acquire_entry(key, self.limit, expiry)
-            oldest, held = await self._window.get_moving_window(key, self.limit, expiry)
-            # An admitted request is the newest entry; a refused one adds none, so ask when the newest leaves
-            # (the key's TTL, in whole seconds).
-            newest_leaves = expiry if allowed else round(await self._window.get_expiry(key) - time.time())
-        except Exception:  # the storage's driver errors (connection lost, timeouts) are not one family
+            # One round trip: Redis runs them in this order, so the window read includes the entry just added.
+            allowed, window, ttl = await asyncio.gather(
+                self._acquire(window_key, now), self._window(window_key, now), self._link.call("TTL", window_key)
+            )
+            retried = allowed is _UNKNOWN
+            if retried:  # Redis restarted or flushed its scripts: the entry was not added; load and add it now
+                allowed = await ACQUIRE(self._link, now, self.limit, expiry, 1, keys=(window_key,))
+            if retried or window is _UNKNOWN:  # read again, after the entry
+                window = await WINDOW(self._link, now - expiry, self.limit, keys=(window_key,))
+        except (LinkLost, hiredis.ReplyError):
             logger.warning("rate limit window unreadable; request let through", exc_info=True)
             return Verdict(True, self.limit, self.limit, 0, 0)
+        allowed = bool(allowed)
+        oldest, held = (float(window[0]), int(window[1])) if window else (now, 0)
+        # An admitted request is the newest entry; a refused one adds none, so ask when the newest leaves.
+        newest_leaves = expiry if allowed else max(int(ttl), 0)
         retry = 0 if allowed or held == 0 else max(1, math.ceil(oldest + expiry - time.time()))
         return Verdict(allowed, self.limit, self.limit - held, max(newest_leaves, retry), retry)
+
+    async def _acquire(self, window_key: str, now: float) -> Any:
+        acquire = self._link.call("EVALSHA", ACQUIRE.sha, 1, window_key, now, self.limit, self._expiry, 1)
+        return await self._unless_unknown(acquire)
+
+    async def _window(self, window_key: str, now: float) -> Any:
+        return await self._unless_unknown(
+            self._link.call("EVALSHA", WINDOW.sha, 1, window_key, now - self._expiry, self.limit)
+        )
+
+    @staticmethod
+    async def _unless_unknown(reply: Any) -> Any:
+        try:
+            return await reply
+        except hiredis.ReplyError as error:
+            if unknown_script(error):
+                return _UNKNOWN
+            raise
+
+
+_UNKNOWN = object()
+"""Redis did not know the script: it did not run."""

@@ -2,7 +2,10 @@
 
 :func:`connect` gives a :class:`RedisStore` for a ``redis://`` or ``rediss://``
 URL. Layout of the keys: :mod:`store.redis.layout`; the atomic write scripts:
-:mod:`store.redis.scripts`; the client: :mod:`store.redis.client`.
+:mod:`store.redis.scripts`; reads: :mod:`store.redis.reads`; writes:
+:mod:`store.redis.client`; the auto-pipelined connections they use:
+:mod:`store.redis.link`; the subscription that tells a node of other nodes'
+changes: :mod:`store.redis.changes`.
 """
 
 from __future__ import annotations
@@ -12,14 +15,10 @@ from collections.abc import Iterable
 from redis.asyncio import ConnectionPool, Redis
 
 from store.redis.client import RedisStore
+from store.redis.link import CONNECT_SECONDS
 from store.schema import TableSpec
 
-__all__ = ["RedisStore", "connect"]
-
-
-CONNECT_SECONDS = 10.0
-"""How long opening a connection may take before the store is reported unreachable (generous: a busy event
-loop delays the handshake too, and a refused connection fails at once anyway)."""
+__all__ = ["CONNECT_SECONDS", "RedisStore", "connect"]
 
 
 def connect(url: str, specs: Iterable[TableSpec], prefix: str = "memdb:") -> RedisStore:

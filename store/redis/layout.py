@@ -47,24 +47,12 @@ def _pack_wide(value: Any) -> Any:
     return value if value is None or _INT64[0] <= value <= _INT64[1] else str(value)
 
 
-def _unpack_wide(value: Any) -> Any:
-    return int(value) if isinstance(value, str) else value
-
-
 def _pack_uuid(value: Any) -> Any:
     return None if value is None else f"{value:032x}"
 
 
-def _unpack_uuid(value: Any) -> Any:
-    return None if value is None else int(value, 16)
-
-
 def _pack_json(value: Any) -> Any:
     return None if value is None else value.decode()
-
-
-def _unpack_json(value: Any) -> Any:
-    return None if value is None else value.encode()
 
 
 class Layout:
@@ -83,15 +71,19 @@ class Layout:
         self.disorder = f"{prefix}disorder:{self.name}"
         self.row_prefix = f"{prefix}r:{self.name}:"
         self.index_prefix = f"{prefix}i:"
-        packers: list[tuple[int, Callable[[Any], Any], Callable[[Any], Any]]] = []
+        packers: list[tuple[int, Callable[[Any], Any]]] = []
         for position, column in enumerate(spec.columns):
             if column.kind is Kind.UUID:
-                packers.append((position, _pack_uuid, _unpack_uuid))
+                packers.append((position, _pack_uuid))
             elif column.kind is Kind.JSON:
-                packers.append((position, _pack_json, _unpack_json))
+                packers.append((position, _pack_json))
             elif column.kind in _WIDE_KINDS:
-                packers.append((position, _pack_wide, _unpack_wide))
+                packers.append((position, _pack_wide))
         self._packers = tuple(packers)
+        # Unpacking runs for every row a page shows: by kind, in plain loops (no call per value).
+        self._uuid_positions = tuple(p for p, pack in packers if pack is _pack_uuid)
+        self._json_positions = tuple(p for p, pack in packers if pack is _pack_json)
+        self._wide_positions = tuple(p for p, pack in packers if pack is _pack_wide)
         self._unique = tuple(
             (c.name, table.position[c.name], c.kind, c.name in table.folded) for c in spec.columns if c.unique
         )
@@ -138,7 +130,7 @@ class Layout:
         A script may rewrite those spans in place (a timestamp, when the store's clock is ahead of ours).
         """
         values = list(row[ROW_HEADER:])
-        for position, pack, _ in self._packers:
+        for position, pack in self._packers:
             values[position] = pack(values[position])
         if not stamped:
             return orjson.dumps(values), []
@@ -156,8 +148,18 @@ class Layout:
 
     def unpack(self, seq: bytes | int, version: bytes | int, data: bytes) -> Row:
         values = orjson.loads(data)
-        for position, _, unpack in self._packers:
-            values[position] = unpack(values[position])
+        for position in self._uuid_positions:
+            value = values[position]
+            if value is not None:
+                values[position] = int(value, 16)
+        for position in self._json_positions:
+            value = values[position]
+            if value is not None:
+                values[position] = value.encode()
+        for position in self._wide_positions:
+            value = values[position]
+            if type(value) is str:  # past 64 bits: packed as text
+                values[position] = int(value)
         return (int(seq), int(version), *values)
 
     def orderable(self, column: str) -> bool:
@@ -186,6 +188,14 @@ class Layout:
         """The default-sort value as text for the scripts' order check ("" when it cannot be compared)."""
         value = row[self.default_position]
         return str(value) if self.default_numeric and value is not None else ""
+
+    def parents(self, row: Row) -> list[list[Any]]:
+        """``[field, key text of the row it names, or False if null]`` for each foreign key (kept for pages)."""
+        found: list[list[Any]] = []
+        for fk in self.spec.foreign_keys:
+            value = row[self.table.position[fk.field]]
+            found.append([fk.field, False if value is None else key_text(self.kinds[fk.field], value)])
+        return found
 
     def references(self, row: Row, tables: dict[str, Layout]) -> list[list[str]]:
         """``[field, target row key]`` for each foreign key the row sets."""

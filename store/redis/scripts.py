@@ -17,7 +17,9 @@ then the script writes that later time into the packed rows itself (at byte
 spans the caller marked) and answers it, so they never run backwards. A script
 that changes or removes existing rows (or makes staged ones visible) counts the
 change in ``<prefix>changed:<table>`` in the same step, so a node that caches
-rows of a table knows, with one read, whether any node changed it since.
+rows of a table knows, with one read, whether any node changed it since, and
+publishes it on the channel of the same name, so a node subscribed to it hears
+of the change without asking (:mod:`store.redis.changes`).
 Scripts that only remove rows may run past ``maxmemory`` (``allow-oom``): they
 free memory; the others are refused whole when Redis is full.
 """
@@ -29,6 +31,12 @@ local P = ARGV[1]
 local req = cjson.decode(ARGV[2])
 
 local function row_key(table_name, pk) return P .. 'r:' .. table_name .. ':' .. pk end
+
+-- Rows of this table changed or went: count it, and tell every node that caches them (pub/sub).
+local function note_change(table_name)
+  redis.call('INCR', P .. 'changed:' .. table_name)
+  redis.call('PUBLISH', P .. 'changed:' .. table_name, '')
+end
 
 -- The rows the caller read must still be at the tags it read ("" = must not exist).
 local function check_pre(pre)
@@ -121,8 +129,19 @@ PUT = (
     + r"""
 -- req: table, mode (insert | each | stage | update), now, tx, pre,
 -- rows: [{pk, d (packed), x (index entries), o (default-sort value), on (o is now), n (spans of now in d),
---         fk ([field, row key] to check), oc (the default-sort value changed)}]
+--         fk ([field, row key] to check), oc (the default-sort value changed),
+--         p ([field, parent key text or false] per foreign key: kept as 'p:<field>' for pages that embed)}]
 local T = req.table
+
+local function keep_parents(key, parents)
+  for _, parent in ipairs(parents or {}) do
+    if parent[2] then
+      redis.call('HSET', key, 'p:' .. parent[1], parent[2])
+    else
+      redis.call('HDEL', key, 'p:' .. parent[1])
+    end
+  end
+end
 local mode = req.mode
 local tx = tostring(req.tx or 0)
 if not check_pre(req.pre) then return {2} end
@@ -212,15 +231,18 @@ for n, row in ipairs(accepted) do
     if row.oc then redis.call('SET', P .. 'disorder:' .. T, '1') end
     local version = redis.call('HINCRBY', key, 'v', 1)
     redis.call('HSET', key, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
+    keep_parents(key, row.p)
     table.insert(seqs, {seq, version})
     changed = true
   else
     local seq = redis.call('INCR', P .. 'seq:' .. T) - 1
     if staged then
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o, 't', tx)
+      keep_parents(key, row.p)
       redis.call('RPUSH', P .. 'tx:' .. tx, T .. ':' .. row.pk)
     else
       redis.call('HSET', key, 's', seq, 'v', 1, 'd', row.d, 'x', cjson.encode(row.x), 'o', row.o)
+      keep_parents(key, row.p)
       redis.call('ZADD', P .. 'all:' .. T, seq, row.pk)
       order_add(T, row.x.z, seq, row.pk)
     end
@@ -230,7 +252,7 @@ for n, row in ipairs(accepted) do
     table.insert(seqs, seq)
   end
 end
-if changed then redis.call('INCR', P .. 'changed:' .. T) end
+if changed then note_change(T) end
 return {0, cjson.encode(seqs), cjson.encode(refused), now or ''}
 """
 )
@@ -294,7 +316,7 @@ for i = #order, 1, -1 do
 end
 for name, _ in pairs(tables) do
   forget_order_if_empty(name)
-  redis.call('INCR', P .. 'changed:' .. name)
+  note_change(name)
 end
 return {0, #order}
 """
@@ -337,7 +359,7 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', list)
 redis.call('SREM', P .. 'open', tx)
-for name, _ in pairs(tables) do redis.call('INCR', P .. 'changed:' .. name) end
+for name, _ in pairs(tables) do note_change(name) end
 return {0, #members}
 """
 )
@@ -411,29 +433,34 @@ return answer
 )
 
 PAGE = r"""#!lua flags=no-writes
--- ARGV: sorted set, row-key prefix, start, stop, disorder key, then pairs (index-suffix prefix of a foreign
--- key, the referenced table's row-key prefix) for each embedded row.
+-- ARGV: sorted set, row-key prefix, start, stop, disorder key, then triples (foreign-key field, index-suffix
+-- prefix of that foreign key, the referenced table's row-key prefix) for each embedded row.
 -- Answers {total, disorder flag, then per row: seq, version, data, and per embed: seq, version, data (or nils)}
--- for ranks start..stop, in one step. A row's foreign key is read from its index entries (``x``).
+-- for ranks start..stop, in one step. A row's foreign key is its 'p:<field>' (kept by every write); a row
+-- without one (a null key, or written before rows kept them) is read from its index entries (``x``).
 local z, rows = ARGV[1], ARGV[2]
 local answer = {redis.call('ZCARD', z), redis.call('EXISTS', ARGV[5])}
+local fields = {'s', 'v', 'd'}
+for e = 6, #ARGV, 3 do table.insert(fields, 'p:' .. ARGV[e]) end
 for _, pk in ipairs(redis.call('ZRANGE', z, ARGV[3], ARGV[4])) do
-  local found = redis.call('HMGET', rows .. pk, 's', 'v', 'd', 'x')
+  local found = redis.call('HMGET', rows .. pk, unpack(fields))
   table.insert(answer, found[1]); table.insert(answer, found[2]); table.insert(answer, found[3])
-  if #ARGV > 5 then
-    local held = cjson.decode(found[4]).i
-    for e = 6, #ARGV, 2 do
-      local prefix, parent = ARGV[e], nil
+  local held = nil
+  for e = 6, #ARGV, 3 do
+    local parent = found[4 + (e - 6) / 3]
+    if not parent then
+      held = held or cjson.decode(redis.call('HGET', rows .. pk, 'x')).i
+      local prefix = ARGV[e + 1]
       for _, suffix in ipairs(held) do
         if string.sub(suffix, 1, #prefix) == prefix then parent = string.sub(suffix, #prefix + 1) end
       end
-      local other = {false, false, false}
-      if parent then
-        local got = redis.call('HMGET', ARGV[e + 1] .. parent, 's', 'v', 'd')
-        if got[1] then other = got end
-      end
-      for i = 1, 3 do table.insert(answer, other[i]) end
     end
+    local other = {false, false, false}
+    if parent then
+      local got = redis.call('HMGET', ARGV[e + 2] .. parent, 's', 'v', 'd')
+      if got[1] then other = got end
+    end
+    for i = 1, 3 do table.insert(answer, other[i]) end
   end
 end
 return answer

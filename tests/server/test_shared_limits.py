@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from server.security.shared_limits import SharedRateLimiter
 from tests.utils.redis_server import RedisServer, running_redis
@@ -43,5 +44,19 @@ async def test_an_unreachable_redis_lets_requests_through_rather_than_failing_th
     try:
         verdicts = [await limiter.check("addr:10.0.0.1") for _ in range(3)]
         assert all(verdict.allowed for verdict in verdicts)
+    finally:
+        await limiter.close()
+
+
+async def test_a_redis_that_lost_its_scripts_still_counts_every_request_once(redis_server: RedisServer) -> None:
+    limiter = SharedRateLimiter(redis_server.url, 2, "test-flushed")
+    try:
+        assert (await limiter.check("addr:10.0.0.3")).remaining == 1
+        redis.Redis(port=redis_server.port).script_flush()  # as after a restart: the scripts are unknown again
+        second = await limiter.check("addr:10.0.0.3")
+        assert (second.allowed, second.remaining) == (True, 0)
+        third = await limiter.check("addr:10.0.0.3")
+        assert (third.allowed, third.remaining) == (False, 0)
+        assert 1 <= third.retry_after <= 60
     finally:
         await limiter.close()

@@ -13,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
 
+from server.security.callers import CallerCache
+from server.shared_store import SharedStore
+from server.tables import SESSIONS, TABLES, USERS
+from store.redis import connect
 from tests.utils.api import assert_error
 from tests.utils.data import order_body, user_body
 from tests.utils.redis_server import RedisServer, running_redis
@@ -168,3 +173,47 @@ def test_more_than_one_worker_is_allowed_with_the_data_in_redis(fresh: RedisServ
             http.post(f"{base}/api/v1/snapshots", json={"name": "clean"}, headers=headers), 501, "NOT_IMPLEMENTED"
         )
         assert_error(http.get(f"{base}/api/v1/snapshots", headers=headers), 501, "NOT_IMPLEMENTED")
+
+
+async def another_node_changes_a_user(url: str) -> None:
+    other = connect(url, TABLES)
+    try:
+        user = {"id": uuid.uuid4(), "email": f"{uuid.uuid4().hex[:8]}@example.com", "full_name": "Pat"}
+        await other.insert(USERS.name, {**user, "password_hash": "!", "role": "user"})
+        await other.update(USERS.name, user["id"], {"full_name": "Pat Renamed"})
+    finally:
+        await other.close()
+
+
+async def test_another_nodes_change_empties_the_caller_cache_through_the_feed(fresh: RedisServer) -> None:
+    callers: CallerCache[str] = CallerCache(frozenset({SESSIONS.name, USERS.name}))
+    shared = SharedStore(fresh.url, callers)
+    try:
+        await shared.check_callers()  # starts the feed
+        async with asyncio.timeout(10):
+            while not shared.feed.current():  # noqa: ASYNC110 - the feed's state has no event: polled, bounded
+                await asyncio.sleep(0.01)
+        callers.remember("session", "caller", callers.epoch)
+        await another_node_changes_a_user(fresh.url)
+        async with asyncio.timeout(10):
+            while callers.get("session") is not None:  # noqa: ASYNC110 - emptied as the message is read
+                await asyncio.sleep(0.01)
+    finally:
+        await shared.close()
+
+
+async def test_without_the_feed_each_lookup_asks_redis_whether_anything_changed(fresh: RedisServer) -> None:
+    callers: CallerCache[str] = CallerCache(frozenset({SESSIONS.name, USERS.name}))
+    shared = SharedStore(fresh.url, callers)
+    try:
+        await shared.check_callers()
+        await shared.feed.close()  # as if the subscription were down: never current
+        assert not shared.feed.current()
+        callers.remember("session", "caller", callers.epoch)
+        await shared.check_callers()
+        assert callers.get("session") == "caller"  # nothing changed: kept
+        await another_node_changes_a_user(fresh.url)
+        await shared.check_callers()
+        assert callers.get("session") is None
+    finally:
+        await shared.close()

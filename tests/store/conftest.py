@@ -182,8 +182,9 @@ async def any_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreClient
     server: RedisServer = request.getfixturevalue("redis_server")
     connection = Redis.from_url(server.url)
     await connection.flushdb()
-    yield RedisStore(connection, SPECS, clock=Clock())
-    await connection.aclose()
+    store = RedisStore(connection, SPECS, clock=Clock())
+    yield store
+    await store.close()
 
 
 async def assert_redis_indexes_consistent(store: RedisStore) -> None:

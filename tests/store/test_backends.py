@@ -35,7 +35,7 @@ from store import (
 from store.errors import StoreUnavailable, Unsupported
 from store.redis import connect
 from store.redis.client import RedisStore
-from store.redis.layout import key_text
+from store.redis.layout import Layout, key_text
 from store.schema import Kind
 from store.table import EncodedRows, Table
 from tests.utils.redis_server import RedisServer, running_redis
@@ -171,8 +171,9 @@ async def scenario(store: StoreClient) -> list[Any]:
 async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     connection = Redis.from_url(redis_server.url)
     await connection.flushdb()
-    yield RedisStore(connection, SPECS, clock=Clock())
-    await connection.aclose()
+    store = RedisStore(connection, SPECS, clock=Clock())
+    yield store
+    await store.close()
 
 
 async def test_every_answer_of_a_long_scenario_is_the_same_on_both_backends(redis_store: RedisStore) -> None:
@@ -448,6 +449,17 @@ def test_index_keys_spell_each_kind_of_value_one_way() -> None:
     assert key_text(Kind.INT, -3) == "-3"
 
 
+def test_a_packed_row_unpacks_to_the_same_tuple_with_integers_past_64_bits_and_nulls() -> None:
+    layout = Layout("memdb:", Table(CHILD))
+    table = layout.table
+    for quantity, address in ((2**70, {"city": "x"}), (-(2**64), None), (None, None)):
+        encoded = table.encode(child(10, 1, quantity=quantity, address=address))
+        encoded.update(dict.fromkeys(table.auto_columns, 1_733_400_000_000_000))
+        row = (7, 2, *table.new_row(encoded)[2:])
+        packed, _ = layout.pack(row, ())
+        assert layout.unpack(b"7", b"2", packed) == row
+
+
 async def test_an_operation_only_the_embedded_store_has_is_refused_clearly_on_redis(redis_store: RedisStore) -> None:
     with pytest.raises(Unsupported, match="not available with the store on Redis"):
         await StoreClient.counts(redis_store)  # the embedded client's own method, as a new one would be
@@ -487,3 +499,17 @@ async def test_an_if_match_on_an_embedded_tag_fails_if_the_old_parent_changed_be
         assert (await other.get("child", uid(10))).data["parent_id"] == str(uid(1))
     finally:
         await other.close()
+
+
+async def test_a_page_embeds_the_parent_a_row_names_now_and_that_of_rows_written_before_parents_were_kept(
+    redis_store: RedisStore,
+) -> None:
+    await redis_store.load([("parent", [parent(1), parent(2)]), ("child", [child(10, 1), child(11, 1)])])
+    await redis_store.update("child", uid(10), {"parent_id": uid(2)})
+    # A row as an earlier version wrote it: no 'p:' fields, the parent only in its index entries.
+    await redis_store.redis.hdel(f"memdb:r:child:{key_text(Kind.UUID, uid(11).int)}", "p:parent_id")
+    page = await redis_store.find("child", Query(()), embed=("parent",))
+    assert [(item["id"], item["parent"]["id"]) for item in page.items] == [
+        (str(uid(10)), str(uid(2))),
+        (str(uid(11)), str(uid(1))),
+    ]
