@@ -47,6 +47,7 @@ from itertools import chain, groupby, islice
 from operator import itemgetter
 from typing import Any
 
+from store.allocator import release_free_memory
 from store.collector import collection_paused
 from store.table import Row, Table, fold
 
@@ -230,6 +231,9 @@ class OrderedIndex:
         nulls.sort()
         self.values.run = Run(merged_keys, merged_seqs, merged_pks)
         self.nulls.run = Run.of(nulls)
+        # The sorted chunks, as large as the index, were freed in the middle of the C heap, under the
+        # merged run: resident until given back (without this, 37 MiB at 800,000 rows for a 18 MiB index).
+        release_free_memory()
         self.built = True
         self.builds += 1
         self._building = None
