@@ -62,6 +62,12 @@ _STALE_ALLOWANCE = 64
 _STALE_FRACTION = 4
 STEP = 10_000
 """Rows read and sorted, or entries merged, per step of a build: ~10-20 ms on a slow core."""
+TRIM_FROM = 50_000
+"""A build of this many entries or more hands its freed chunks back to the system (:mod:`store.allocator`).
+
+Smaller ones free a megabyte or less, and the trim costs the same ~2 ms whatever the index (it walks the
+allocator's free lists), which a small group's index, rebuilt after a few hundred writes, would pay each time.
+"""
 
 _first = itemgetter(0)
 _SMALL_SEQ = 2**31 - 1
@@ -239,9 +245,10 @@ class OrderedIndex:
         nulls.sort()
         self.values.run = Run(merged_keys, merged_seqs, merged_pks)
         self.nulls.run = Run.of(nulls)
-        # The sorted chunks, as large as the index, were freed in the middle of the C heap, under the
-        # merged run: resident until given back (without this, 37 MiB at 800,000 rows for a 18 MiB index).
-        release_free_memory()
+        if total >= TRIM_FROM:
+            # The sorted chunks, as large as the index, were freed in the middle of the C heap, under the
+            # merged run: resident until given back (without this, 37 MiB at 800,000 rows for a 18 MiB index).
+            release_free_memory()
         self.built = True
         self.builds += 1
         self._building = None

@@ -583,6 +583,21 @@ def test_building_an_index_keeps_about_its_own_size_resident_not_its_sorted_chun
     assert grown <= 1.15 * size  # the sorted chunks, freed under the merged run, left resident: 1.3x and more
 
 
+def test_only_a_large_build_pays_for_handing_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[int] = []
+    monkeypatch.setattr(ordered_module, "release_free_memory", lambda: trims.append(1))
+    monkeypatch.setattr(ordered_module, "TRIM_FROM", 1_000)
+    db = new_db()
+    table = db.tables["thing"]
+    db.load([("thing", [{"id": uid(n), "kind": "a", "rank": n % 7} for n in range(1, 1000)])])
+    db.query("thing", Query(sort=(SortKey("rank"),)))
+    assert trims == []
+    db.load([("thing", [{"id": uid(1000), "kind": "b", "rank": 3}])])
+    table.ordered.clear()
+    db.query("thing", Query(sort=(SortKey("rank"),)))
+    assert trims == [1]
+
+
 def test_the_planner_says_beforehand_which_index_a_query_walks() -> None:
     db = new_db()
     table = db.tables["thing"]
