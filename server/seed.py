@@ -16,7 +16,6 @@ path import jobs use too (:mod:`server.ingest`).
 
 from __future__ import annotations
 
-import ctypes
 import gc
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
@@ -28,6 +27,7 @@ from server.ingest.document import DatasetError, DocumentCheck, document_records
 from server.ingest.prepare import Prepared, hash_passwords, prepare
 from server.ingest.records import TABLE_OF, Record, RecordError, batches
 from store import BatchRejected, StoreClient
+from store.allocator import release_free_memory
 from store.collector import collection_paused
 from store.table import EncodedRows
 
@@ -72,22 +72,10 @@ async def load_seed(
     if large:
         gc.collect()  # what the load left as garbage goes now, not into the frozen generation
         gc.freeze()
-        _release_free_memory()
+        # Loading frees as much as it keeps (each chunk's messages, dicts and models), scattered
+        # between the rows that stay; glibc keeps such pages until asked (about 14 MiB at 1M records).
+        release_free_memory()
     return loaded
-
-
-def _release_free_memory() -> None:
-    """Hand the C allocator's free pages back to the system (glibc only; elsewhere nothing happens).
-
-    Loading frees as much as it keeps (each chunk's messages, dicts and
-    models), scattered between the rows that stay; glibc keeps such pages
-    until asked. At a million records this returns about 14 MiB.
-    """
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return
-    trim(0)
 
 
 def _size(path: Path) -> int:

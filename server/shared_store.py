@@ -14,24 +14,31 @@ how many times sessions and users were changed, emptying the cache if the
 counts moved since it was last asked. A cache that may have missed a message is
 never trusted.
 :func:`rate_limiter` gives the limiter every node shares in that case.
+
+Redis's client (and ``limits``' Redis storage) are imported only when a store on
+Redis is opened: the embedded store never uses them, and importing them costs
+every process about 4 MiB of its 512 (docs/performance.md, section 1).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.security.callers import CallerCache
 from server.security.limits import RateLimiter
-from server.security.shared_limits import SharedRateLimiter
 from server.settings import Settings
 from server.tables import TABLES
-from store.redis import RedisStore, connect
+
+if TYPE_CHECKING:
+    from store.redis import RedisStore
 
 
 class SharedStore:
     """A Redis-backed store and its change feed, for one memdb process."""
 
     def __init__(self, url: str, callers: CallerCache[Any]) -> None:
+        from store.redis import connect
+
         self.store: RedisStore = connect(url, TABLES)
         self.callers = callers
         self.store.watch(callers.watch)
@@ -63,4 +70,6 @@ def rate_limiter(settings: Settings, limit: int, name: str) -> RateLimiter:
     """This process's own limiter, or (with the data in Redis) one every node shares."""
     if settings.store_url is None:
         return RateLimiter(limit, settings.rate_limit_max_clients)
+    from server.security.shared_limits import SharedRateLimiter
+
     return SharedRateLimiter(settings.store_url, limit, name)
