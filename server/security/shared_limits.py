@@ -29,7 +29,7 @@ from limits.aio.storage.redis.bridge import RedisBridge
 from redis.asyncio import ConnectionPool
 
 from server.security.limits import RateLimiter, Verdict
-from store.redis.link import CONNECT_SECONDS, Address, Link, LinkLost, Script, unknown_script
+from store.redis.link import CONNECT_SECONDS, REPLY_SECONDS, Address, Link, LinkLost, Script, unknown_script
 
 logger = logging.getLogger("memdb.limits")
 
@@ -42,7 +42,7 @@ class SharedRateLimiter(RateLimiter):
 
     def __init__(self, url: str, limit: int, name: str) -> None:
         super().__init__(limit, max_clients=1)  # its in-process storage stays unused
-        self._link = Link(Address.of_pool(ConnectionPool.from_url(url), CONNECT_SECONDS))
+        self._link = Link(Address.of_pool(ConnectionPool.from_url(url), CONNECT_SECONDS), REPLY_SECONDS)
         self._prefix = f"memdb:limits:{name}"  # limiters sharing one Redis keep their windows apart
 
     async def close(self) -> None:

@@ -14,7 +14,11 @@ atomic on its own: pipelining only shares the round trip.
 A lost connection fails every command waiting on it with :class:`LinkLost`
 at once (the event loop watches the socket, so a closed or reset connection is
 noticed as it happens, not at the next use); the next command opens a new
-connection. Redis's error replies are raised as :class:`hiredis.ReplyError`.
+connection. A link given a reply deadline also fails a command whose reply
+does not come in time with :class:`LinkLost` (a Redis that is stopped or
+stuck keeps its connection open and answers nothing); the reply, if it comes
+later, is read and dropped, so the replies after it still reach their callers.
+Redis's error replies are raised as :class:`hiredis.ReplyError`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ Argument = str | bytes | int | float
 CONNECT_SECONDS = 10.0
 """How long opening a connection may take before the store is reported unreachable (generous: a busy event
 loop delays the handshake too, and a refused connection fails at once anyway)."""
+
+REPLY_SECONDS = 10.0
+"""How long a request's small call may wait for its reply before Redis is reported unreachable (a point read
+takes microseconds in Redis; ten seconds is a Redis that is stopped, stuck, or swapping)."""
 
 
 class LinkLost(ConnectionError):
@@ -157,8 +165,11 @@ class Replies(asyncio.Protocol):
 class Link:
     """Commands to one Redis over one auto-pipelined connection, opened on first use and again after a loss."""
 
-    def __init__(self, address: Address) -> None:
+    def __init__(self, address: Address, reply_seconds: float | None = None) -> None:
         self.address = address
+        self.reply_seconds = reply_seconds
+        """How long a command waits for its reply before it fails with :class:`LinkLost` (``None``: as long as
+        the connection stays open; for long scripts such as an export of every row)."""
         self._replies: Replies | None = None
         self._opening: asyncio.Task[Replies] | None = None
 
@@ -167,7 +178,13 @@ class Link:
         replies = self._replies
         if replies is None or not replies.open:
             replies = await self._connect()
-        return await replies.send(command)
+        if self.reply_seconds is None:
+            return await replies.send(command)
+        try:
+            async with asyncio.timeout(self.reply_seconds):
+                return await replies.send(command)
+        except TimeoutError:
+            raise LinkLost(f"Redis did not answer within {self.reply_seconds:g} s") from None
 
     async def _connect(self) -> Replies:
         """The connection being opened, shared by every caller meanwhile: they all learn its outcome at once

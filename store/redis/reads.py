@@ -44,7 +44,7 @@ from store.errors import (
 from store.redis import scripts
 from store.redis.changes import ChangeFeed
 from store.redis.layout import Layout, chunks, referrers
-from store.redis.link import CONNECT_SECONDS, Address, Link, LinkLost, Script
+from store.redis.link import CONNECT_SECONDS, REPLY_SECONDS, Address, Link, LinkLost, Script
 from store.schema import TableSpec
 from store.table import Row, Table
 
@@ -58,6 +58,8 @@ Parents = dict[tuple[str, int], Row | None]
 BATCH = 2000
 """Rows per script call when staging a load or an import: long enough to be cheap, short enough not to stall Redis."""
 FETCH_CHUNK = 5000
+PING_SECONDS = 2.0
+"""How long the readiness check waits for Redis's PONG before it says Redis cannot be reached."""
 
 
 class RedisReads(StoreClient):
@@ -81,7 +83,7 @@ class RedisReads(StoreClient):
         self._last_now = 0
         self._watchers: list[Watcher] = []
         address = Address.of_pool(redis.connection_pool, CONNECT_SECONDS)
-        self.link = Link(address)
+        self.link = Link(address, REPLY_SECONDS)
         """Every small call: requests' commands issued in one event-loop turn share one write and one round trip."""
         self.bulk = Link(address)
         """Loads, imports and exports: their large scripts and replies do not hold up the small calls' replies."""
@@ -116,9 +118,11 @@ class RedisReads(StoreClient):
             watcher(command)
 
     async def ping(self) -> bool:
+        """Whether Redis answers within :data:`PING_SECONDS` (a readiness probe must not wait a request's deadline)."""
         try:
-            return bool(await self.link.call("PING") == b"PONG")
-        except LinkLost:
+            async with asyncio.timeout(PING_SECONDS):
+                return bool(await self.link.call("PING") == b"PONG")
+        except (LinkLost, TimeoutError):
             return False
 
     async def close(self) -> None:

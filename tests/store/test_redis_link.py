@@ -20,9 +20,12 @@ from pathlib import Path
 import hiredis
 import pytest
 import redis
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 
+from store.redis.client import RedisStore
 from store.redis.link import Address, Link, LinkLost, Script
+from store.redis.reads import PING_SECONDS
+from tests.store.conftest import SPECS
 from tests.utils.redis_server import RedisServer, running_redis
 
 
@@ -172,3 +175,38 @@ async def test_callers_waiting_on_a_redis_that_never_answers_share_one_connectio
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_reply_that_does_not_come_in_time_fails_its_command_and_later_replies_stay_in_order() -> None:
+    with running_redis() as server:
+        link = Link(Address.of_pool(ConnectionPool.from_url(server.url), connect_seconds=5), reply_seconds=0.5)
+        assert server.process is not None
+        try:
+            assert await link.call("PING") == b"PONG"
+            server.process.send_signal(signal.SIGSTOP)  # the connection stays open, but nothing answers
+            started = time.monotonic()
+            with pytest.raises(LinkLost, match="did not answer"):
+                await link.call("ECHO", "late")
+            assert time.monotonic() - started < 5
+            server.process.send_signal(signal.SIGCONT)
+            assert await link.call("ECHO", "mine") == b"mine"  # not the reply owed to the command that gave up
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await link.close()
+
+
+async def test_a_store_on_a_stopped_redis_is_not_ready_within_the_ping_deadline() -> None:
+    with running_redis() as server:
+        store = RedisStore(Redis.from_url(server.url), SPECS)
+        assert server.process is not None
+        try:
+            assert await store.ping()
+            server.process.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            assert not await store.ping()
+            assert time.monotonic() - started < PING_SECONDS + 3
+            server.process.send_signal(signal.SIGCONT)
+            assert await store.ping()
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await store.close()
