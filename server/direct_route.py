@@ -12,12 +12,13 @@ caller authenticated before the body is read
 (:class:`~server.security.access.AuthenticateFirstRoute`), the body read and
 decoded as FastAPI does, the dependencies called in declaration order (each
 once per request), the parameters and body validated by FastAPI's own
-functions, every error collected into one ``RequestValidationError``. The
-endpoint must return a ``Response`` (memdb's render their own). The OpenAPI
-document is built from the same signature, so it does not change. A route with
-anything else (a generator dependency, a ``Response`` or ``BackgroundTasks``
-parameter, security scopes, a form body) or an app with dependency overrides
-is handled by FastAPI, as before.
+functions (an optional parameter the request does not name takes its default,
+worked out once: :class:`_Params`), every error collected into one
+``RequestValidationError``. The endpoint must return a ``Response`` (memdb's
+render their own). The OpenAPI document is built from the same signature, so
+it does not change. A route with anything else (a generator dependency, a
+``Response`` or ``BackgroundTasks`` parameter, security scopes, a form body)
+or an app with dependency overrides is handled by FastAPI, as before.
 """
 
 from __future__ import annotations
