@@ -12,12 +12,13 @@ caller authenticated before the body is read
 (:class:`~server.security.access.AuthenticateFirstRoute`), the body read and
 decoded as FastAPI does, the dependencies called in declaration order (each
 once per request), the parameters and body validated by FastAPI's own
-functions, every error collected into one ``RequestValidationError``. The
-endpoint must return a ``Response`` (memdb's render their own). The OpenAPI
-document is built from the same signature, so it does not change. A route with
-anything else (a generator dependency, a ``Response`` or ``BackgroundTasks``
-parameter, security scopes, a form body) or an app with dependency overrides
-is handled by FastAPI, as before.
+functions (an optional parameter the request does not name takes its default,
+worked out once: :class:`_Params`), every error collected into one
+``RequestValidationError``. The endpoint must return a ``Response`` (memdb's
+render their own). The OpenAPI document is built from the same signature, so
+it does not change. A route with anything else (a generator dependency, a
+``Response`` or ``BackgroundTasks`` parameter, security scopes, a form body)
+or an app with dependency overrides is handled by FastAPI, as before.
 """
 
 from __future__ import annotations
@@ -40,12 +41,69 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+try:  # FastAPI's own reading of a parameter's keys; without them every parameter goes through FastAPI
+    from fastapi.dependencies.utils import _get_param_aliases, _get_param_model
+except ImportError:  # pragma: no cover - older FastAPI
+    _get_param_aliases = _get_param_model = None  # type: ignore[assignment]
+
 from server.security.access import AuthenticateFirstRoute, dependant_access
 from server.security.auth import Access, authenticate
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _UNDEFINED: Any = PydanticUndefined
 """FastAPI's "no body" (what its own handler hands the body validation)."""
+_KEPT_AS_IS = (int, float, str, bytes, bool, type(None))
+"""Defaults that ``deepcopy`` hands back as they are, so one object serves every request."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    """Query or header parameters, with what an absent one resolves to worked out once.
+
+    FastAPI's ``request_params_to_args`` inspects each field's annotation and aliases on every
+    request; for an optional parameter the request does not name, all that comes to is a copy of
+    its default (when the default is not validated). Those are answered here from the default
+    itself; every parameter the request names, or whose default needs more, still goes through
+    FastAPI, so values and errors are the same.
+    """
+
+    fields: list[Any]
+    defaults: tuple[tuple[Any, str, tuple[str, ...], Any], ...]
+    """``(field, name, request keys, default)`` of each parameter whose absence is its plain default."""
+
+    def resolve(self, received: Any) -> tuple[dict[str, Any], list[Any]]:
+        """The values and validation errors ``request_params_to_args`` gives for ``received``."""
+        if not self.defaults:
+            return request_params_to_args(self.fields, received)
+        values: dict[str, Any] = {}
+        named = []
+        for field, name, keys, default in self.defaults:
+            if any(key in received for key in keys):
+                named.append(field)
+            else:
+                values[name] = default
+        if len(self.defaults) < len(self.fields):  # others too: FastAPI reads them all, in their order
+            named = [field for field in self.fields if field.name not in values]
+        found, errors = request_params_to_args(named, received)
+        values.update(found)
+        return values, errors
+
+
+def _absent_default(field: Any) -> tuple[Any, str, tuple[str, ...], Any] | None:
+    if _get_param_aliases is None:
+        return None
+    info = field.field_info
+    if _get_param_model(field) is not None or info.is_required() or info.validate_default:
+        return None
+    if type(field.default) not in _KEPT_AS_IS:
+        return None
+    keys = tuple(key for _, key in _get_param_aliases(field))
+    return field, field.name, keys, field.default
+
+
+def _params(fields: list[Any]) -> _Params:
+    defaults = tuple(default for default in map(_absent_default, fields) if default is not None)
+    return _Params(fields, defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +113,14 @@ class _Plan:
     steps: tuple[_Step, ...]
     path_params: tuple[tuple[str, str, Any], ...]
     """``(name, alias, field)`` of each path parameter (a plain value: the route's pattern always captures it)."""
-    query_params: list[Any]
-    header_params: list[Any]
+    query_params: _Params
+    header_params: _Params
     request_name: str | None
 
     @property
     def request_only(self) -> bool:
         """Whether the request is all this dependant takes (memdb's caller, store and content-type checks)."""
-        return not (self.steps or self.path_params or self.query_params or self.header_params)
+        return not (self.steps or self.path_params or self.query_params.fields or self.header_params.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +175,8 @@ def plan_for(dependant: Dependant, *, top: bool = False) -> _Plan | None:
     return _Plan(
         tuple(steps),
         path_params,  # type: ignore[arg-type]  # no None in it: checked above
-        dependant.query_params,
-        dependant.header_params,
+        _params(dependant.query_params),
+        _params(dependant.header_params),
         dependant.request_param_name,
     )
 
@@ -150,12 +208,12 @@ async def _resolve(plan: _Plan, request: Request, solved: dict[Any, Any]) -> tup
                 errors.extend(failures)
             else:
                 values[name] = value
-    if plan.query_params:
-        found, failures = request_params_to_args(plan.query_params, request.query_params)
+    if plan.query_params.fields:
+        found, failures = plan.query_params.resolve(request.query_params)
         values.update(found)
         errors.extend(failures)
-    if plan.header_params:
-        found, failures = request_params_to_args(plan.header_params, request.headers)
+    if plan.header_params.fields:
+        found, failures = plan.header_params.resolve(request.headers)
         values.update(found)
         errors.extend(failures)
     if plan.request_name is not None:

@@ -33,15 +33,23 @@ class JsonForms:
     def item(self, form: bytes, parents: Sequence[tuple[str, bytes | None]]) -> orjson.Fragment:
         if not parents:
             return orjson.Fragment(form)
+        if len(parents) == 1 and len(form) > 2:  # the common item (an order and its user), joined in one step
+            name, parent = parents[0]
+            return orjson.Fragment(b"".join((form[:-1], self._key(name), _NULL if parent is None else parent, b"}")))
         parts = [form[:-1]]
         for name, parent in parents:
-            key = self._keys.get(name)
-            if key is None:
-                key = self._keys[name] = b"," + orjson.dumps(name) + b":"
+            key = self._key(name)
             parts.append(key if len(parts) > 1 or len(form) > 2 else key[1:])  # no comma after "{"
             parts.append(_NULL if parent is None else parent)
         parts.append(b"}")
         return orjson.Fragment(b"".join(parts))
+
+    def _key(self, name: str) -> bytes:
+        """``,"name":``, made once per name."""
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = b"," + orjson.dumps(name) + b":"
+        return key
 
 
 def json_forms(budget_bytes: int) -> PresentedForms | None:

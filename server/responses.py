@@ -8,6 +8,7 @@ single resources get a strong ``ETag``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -23,6 +24,9 @@ from store import Page, Snapshot
 DATA_CACHE_CONTROL = "private, no-cache"
 NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "Link")
 """What a ``304`` repeats of the answer it stands for."""
+LINK_QUERIES_KEPT = 128
+LINK_QUERY_KEPT_CHARS = 256
+"""The ``Link`` form of up to 128 query strings of up to 256 characters is remembered (~4 KiB each at worst)."""
 
 
 class EnvelopeResponse(Response):
@@ -105,6 +109,16 @@ def link_header(request: Request, page: int, total_pages: int) -> str:
     links.append(("last", last))
     # The URL is built once, not once per link as ``URL.include_query_params`` would.
     url = request.url
-    kept = urlencode([(name, value) for name, value in parse_qsl(url.query, keep_blank_values=True) if name != "page"])
+    query = url.query
+    kept = _kept_without_page(query) if len(query) <= LINK_QUERY_KEPT_CHARS else _without_page(query)
     base = f"{request.app.state.settings.public_url or ''}{url.path}?{kept}{'&' if kept else ''}page="
     return ", ".join(f'<{base}{number}>; rel="{rel}"' for rel, number in links)
+
+
+def _without_page(query: str) -> str:
+    """``query`` re-encoded without its ``page`` parameters."""
+    return urlencode([(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "page"])
+
+
+_kept_without_page = functools.lru_cache(maxsize=LINK_QUERIES_KEPT)(_without_page)
+""":func:`_without_page`, remembered: clients page through the same few queries."""

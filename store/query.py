@@ -154,6 +154,9 @@ def walked_indexes(table: Table, query: Query) -> list[tuple[str, tuple[str, Any
     sort = query.sort or (SortKey(table.spec.default_sort),)
     if table.staged:
         return []
+    insertion_order = not sort[0].descending and sort[0].column == table.spec.default_sort and table.in_default_order
+    if len(sort) == 1 and insertion_order:  # pages in insertion order walk no ordered index, whatever the filters
+        return []
     indexed, rest = _choose_index(table, query.predicates)
     if rest:
         return []
@@ -162,9 +165,6 @@ def walked_indexes(table: Table, query: Query) -> list[tuple[str, tuple[str, Any
         groups = _two_key_plan(table, sort, end - query.per_page, end)
         return [] if groups is None else [(sort[1].column, (sort[0].column, g.key)) for g in groups if g.walk]
     if len(sort) != 1 or not _orderable(table, sort[0].column):
-        return []
-    insertion_order = not sort[0].descending and sort[0].column == table.spec.default_sort and table.in_default_order
-    if insertion_order:
         return []
     if indexed is None:
         return [(sort[0].column, None)]

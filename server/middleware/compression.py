@@ -44,6 +44,9 @@ def _varies(message: Message) -> bool:
 
 
 def _with_vary(message: Message) -> Message:
+    raw = message.get("headers", ())
+    if not any(name.lower() == b"vary" for name, _ in raw):  # the common case: what ``add_vary_header`` appends
+        return {**message, "headers": [*raw, (b"vary", b"Accept-Encoding")]}
     headers = MutableHeaders(raw=list(message.get("headers", ())))
     headers.add_vary_header("Accept-Encoding")
     return {**message, "headers": headers.raw}

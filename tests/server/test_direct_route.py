@@ -40,8 +40,20 @@ async def tag(value: Annotated[str | None, Header(alias="If-Match")] = None) -> 
     return value
 
 
-async def paging(per_page: Annotated[int, Query(ge=1, le=100)] = 20) -> int:
-    return per_page
+async def paging(
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[str | None, Query(alias="order-by")] = None,
+    kinds: Annotated[list[str], Query()] = ["any"],  # noqa: B006  # a default only FastAPI copies
+) -> dict[str, object]:
+    kinds.append("read")  # changes a list of its own: the default must stay as declared
+    return {"per_page": per_page, "order": order, "kinds": kinds}
+
+
+async def strict(
+    needed: Annotated[int, Query()],
+    code: Annotated[str, Query(validate_default=True, max_length=2)] = "too long",  # its absence is an error
+) -> dict[str, object]:
+    return {"needed": needed, "code": code}
 
 
 async def refuse_teapots(request: Request) -> None:
@@ -62,8 +74,12 @@ def build(route_class: type[APIRoute], prefix: str) -> APIRouter:
         return JSONResponse({"id": str(item_id), "tag": tags, "deps": [first, second]})
 
     @router.get("/items")
-    async def listing(per_page: Annotated[int, Depends(paging)], request: Request) -> Response:
-        return JSONResponse({"per_page": per_page, "method": request.method})
+    async def listing(paged: Annotated[dict[str, object], Depends(paging)], request: Request) -> Response:
+        return JSONResponse({**paged, "method": request.method})
+
+    @router.get("/strict")
+    async def checked(values: Annotated[dict[str, object], Depends(strict)]) -> Response:
+        return JSONResponse(values)
 
     @router.patch("/items/{item_id}", status_code=200)
     async def change(item_id: UUID, body: Item, tags: Annotated[str | None, Depends(tag)]) -> Response:
@@ -95,6 +111,12 @@ REQUESTS: list[tuple[str, str, dict[str, object]]] = [
     ("GET", "/items?per_page=50", {}),
     ("GET", "/items?per_page=500", {}),
     ("GET", "/items?per_page=many", {}),
+    ("GET", "/items?order-by=name&kinds=a&kinds=b", {}),
+    ("GET", "/items?order=name&per_page=", {}),
+    ("GET", "/strict", {}),
+    ("GET", "/strict?needed=1", {}),
+    ("GET", "/strict?needed=1&code=ok", {}),
+    ("GET", "/strict?needed=x&code=ok", {}),
     ("PATCH", f"/items/{ID}", {"json": {"name": "pen", "quantity": 2}}),
     ("PATCH", f"/items/{ID}", {"json": {"name": "pen", "quantity": 2}, "headers": {"If-Match": '"v2"'}}),
     ("PATCH", f"/items/{ID}", {"json": {"name": "", "quantity": 0}}),
@@ -125,6 +147,12 @@ async def test_a_direct_route_answers_as_fastapi_does(
     direct = await twin.request(method, f"/direct{path}", **options)  # type: ignore[arg-type]
 
     assert (direct.status_code, direct.json()) == (plain.status_code, plain.json())
+
+
+async def test_every_request_gets_its_own_copy_of_a_changeable_default(twin: httpx.AsyncClient) -> None:
+    answers = [(await twin.get("/direct/items")).json()["kinds"] for _ in range(2)]
+
+    assert answers == [["any", "read"], ["any", "read"]]
 
 
 async def test_a_dependency_used_twice_runs_once_per_request(twin: httpx.AsyncClient) -> None:
@@ -193,7 +221,7 @@ async def test_a_direct_route_honours_dependency_overrides() -> None:
     app = FastAPI()
     for router in (build(APIRoute, "/fastapi"), build(DirectRoute, "/direct")):
         app.include_router(router)  # included routes carry the app as their overrides provider
-    app.dependency_overrides[paging] = lambda: 7
+    app.dependency_overrides[paging] = lambda: {"per_page": 7}
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         plain = await client.get("/fastapi/items?per_page=500")

@@ -71,6 +71,9 @@ def test_a_missing_parent_is_null_and_a_row_with_no_fields_stays_valid_json() ->
     forms = JsonForms()
     assert orjson.loads(orjson.dumps(forms.item(b'{"id":1}', [("user", None)]))) == {"id": 1, "user": None}
     assert orjson.loads(orjson.dumps(forms.item(b"{}", [("user", b'{"id":2}')]))) == {"user": {"id": 2}}
+    two = [("user", b'{"id":2}'), ("seller", None)]
+    assert orjson.loads(orjson.dumps(forms.item(b'{"id":1}', two))) == {"id": 1, "user": {"id": 2}, "seller": None}
+    assert orjson.loads(orjson.dumps(forms.item(b"{}", two))) == {"user": {"id": 2}, "seller": None}
     assert json_forms(0) is None
 
 
