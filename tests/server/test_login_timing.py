@@ -4,7 +4,9 @@ An unknown email, a wrong password, an account imported without a password
 (locked) and one imported with a hash cheaper than the configured cost all
 cost at least one bcrypt check at the configured cost. The server runs at
 cost 8 (about 20 ms a check), so the hash outweighs the noise of a loaded
-machine; the attempts are interleaved, so load falls on every case alike.
+machine; the attempts are interleaved, so load falls on every case alike, and
+each case is judged by its fastest attempt: a neighbour's load only ever adds
+time, so the fastest attempt is the one nearest the work the server did.
 """
 
 from __future__ import annotations
@@ -66,10 +68,13 @@ def test_every_failed_login_takes_about_as_long(tmp_path: Path) -> None:
                 if attempt:  # the first round warms the connection and the threads up
                     durations[case].append(elapsed)
 
-    medians = {case: statistics.median(times) for case, times in durations.items()}
-    report = ", ".join(f"{case}: {median * 1000:.1f} ms" for case, median in medians.items())
-    print(f"login medians over {ATTEMPTS} attempts at cost {ROUNDS}: {report}")
-    baseline = medians.pop(BASELINE)
-    assert max(medians.values()) / min(medians.values()) < MAX_RATIO, report
+    fastest = {case: min(times) for case, times in durations.items()}
+    report = ", ".join(
+        f"{case}: fastest {fastest[case] * 1000:.1f} ms, median {statistics.median(times) * 1000:.1f} ms"
+        for case, times in durations.items()
+    )
+    print(f"login times over {ATTEMPTS} attempts at cost {ROUNDS}: {report}")
+    baseline = fastest.pop(BASELINE)
+    assert max(fastest.values()) / min(fastest.values()) < MAX_RATIO, report
     # Every failure paid for a bcrypt check: none answered in the time of a request that needs none.
-    assert min(medians.values()) > 3 * baseline, report
+    assert min(fastest.values()) > 3 * baseline, report
