@@ -723,6 +723,10 @@ class Table:
         """Let every pool forget the values no row holds any more; return how many went."""
         return sum(pool.sweep() for pool in self.pools.values())
 
+    def trim_pools(self) -> int:
+        """Let every pool forget the values at most one row holds (:meth:`Pool.trim`); return how many went."""
+        return sum(pool.trim() for pool in self.pools.values())
+
     def _share_equal_ints(self, values: list[Any]) -> Row:
         """``values`` as a row, equal integers in it (a timestamp written twice) made one object."""
         seen: dict[Any, Any] = {}
