@@ -750,7 +750,7 @@ class Table:
         if isinstance(bucket, list):
             bucket.insert(at, pk)
         elif len(bucket) < SMALL_BUCKET:
-            buckets[key] = (*bucket[:at], pk, *bucket[at:])
+            buckets[key] = (*bucket, pk) if at == len(bucket) else (*bucket[:at], pk, *bucket[at:])
         else:
             buckets[key] = [*bucket[:at], pk, *bucket[at:]]
 
