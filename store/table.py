@@ -717,7 +717,15 @@ class Table:
             if key is not None:
                 self.unique[name][key] = pk
         for name, position, folded in self._index_keys:
-            self._bucket(self.indexes[name], fold(row[position]) if folded else row[position], pk, seq)
+            key = fold(row[position]) if folded else row[position]
+            buckets = self.indexes[name]
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = (pk,)
+            elif type(bucket) is list and self.rows[bucket[-1]][0] < seq:  # a large bucket, a new row: the usual
+                bucket.append(pk)
+            else:  # a small bucket (a tuple: rebuilt), or an older row put back in its place
+                self._bucket(buckets, key, pk, seq)
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""
