@@ -70,6 +70,8 @@ async def load_seed(
     with collection_paused():
         loaded = await _load_all(path, store, bcrypt_rounds, chunk, workers)
     if large:
+        # Every value the load shares is shared now: the pools let go of the ones a single row holds.
+        await store.trim_pools()
         gc.collect()  # what the load left as garbage goes now, not into the frozen generation
         gc.freeze()
         # Loading frees as much as it keeps (each chunk's messages, dicts and models), scattered

@@ -166,6 +166,10 @@ class StoreClient:
     async def counts(self) -> dict[str, int]:
         return await self._call(c.Counts())
 
+    async def trim_pools(self) -> int:
+        """After a bulk load: shared-value pools forget what only one row holds (memory, see ``store.pool``)."""
+        return await self._call(c.TrimPools())
+
     async def take_snapshot(self, name: str, tables: tuple[str, ...]) -> SnapshotInfo:
         """Remember ``tables`` as they are now under ``name`` (a name already taken is a ``Conflict``)."""
         return await self._call(c.TakeSnapshot(name, tables))

@@ -178,6 +178,16 @@ class Counts(Command["dict[str, int]"]):
 
 
 @dataclass(frozen=True, slots=True)
+class TrimPools(Command[int]):
+    """After a bulk load, pools forget the values one row holds (no row changes, so it is not logged)."""
+
+    op: ClassVar[str] = "trim_pools"
+
+    def apply(self, db: Database) -> int:
+        return db.trim_pools()
+
+
+@dataclass(frozen=True, slots=True)
 class ListSnapshots(Command["list[SnapshotInfo]"]):
     """Every named snapshot, oldest first."""
 

@@ -211,6 +211,10 @@ class Database:
     def counts(self) -> dict[str, int]:
         return {name: len(table) for name, table in self.tables.items()}
 
+    def trim_pools(self) -> int:
+        """After a bulk load: every table's pools forget the values one row holds; return how many went."""
+        return sum(table.trim_pools() for table in self.tables.values())
+
     def checkpoint(self) -> dict[str, int]:
         """A mark to :meth:`rollback` to: each table's next insertion number."""
         return {name: table.next_seq for name, table in self.tables.items()}

@@ -2,15 +2,13 @@
 
 An :class:`OrderedIndex` is built lazily, the first time a query sorts a table
 by that column (:func:`ordered_index`), so it costs no memory or load time
-until someone asks for that order. It holds entries ``(key, seq, pk)`` — ``key``
-the column's value (:func:`~store.table.fold`-ed for a case-insensitive column),
-``seq`` the row's insertion number — in two parts: non-null values and nulls
-(which sort last in both directions). Each part is a sorted :class:`Run` plus an
-unsorted ``delta`` of entries added since. A run keeps its entries as three
-parallel arrays (keys and primary keys as lists of the rows' own objects, the
-insertion numbers as an ``array`` of 4-byte integers while they fit, as they
-do below two billion inserts, else 8-byte ones), 20 bytes an entry, where a
-tuple each cost about 72.
+until someone asks for that order. Its entries are the rows themselves: a list
+of references to the tables' own row tuples, 8 bytes an entry, sorted by
+``(key, seq)`` — ``key`` the column's value (:func:`~store.table.fold`-ed for a
+case-insensitive column), ``seq`` the row's insertion number, both read from
+the row. Entries come in two parts: non-null values and nulls (which sort last
+in both directions). Each part is a sorted run plus an unsorted ``delta`` of
+rows added since.
 
 Building sorts every row, which takes about a second at a million rows, so it
 is done in steps (:meth:`OrderedIndex.steps`): chunks of rows are read and
@@ -21,14 +19,21 @@ writes in between are recorded in the deltas (as after a build) and a walk
 checks every entry against its row anyway. A read that finds the index
 unbuilt (called on the database directly) runs the remaining steps at once.
 
-The table tells its indexes about every add, replace and remove. An
-addition (or a changed value) appends an entry to a delta; a removal (or the
-old value of a change) only counts a stale entry, which stays in place. An
-entry is valid while its row exists with the same ``seq``, is visible, and
-still has that key; a walk skips the others, and a row that left a key and
-came back to it is listed once. When the deltas or the stale entries grow past
-a fraction of the run, the index drops its entries and the next walk rebuilds
-them from the rows, so writes never pay for a rebuild and walks stay short.
+An entry is valid while it is the table's current row for its primary key
+(``rows.get(pk) is row``: rows are immutable, a write replaces the tuple) and
+no open transaction staged it; a walk skips the others, and lists a row once
+even if it is in the index twice (a build meets it again in a delta). The
+table tells its indexes about every add, replace and remove. An addition, or a
+change of the column's value, appends the new row to a delta; a change that
+keeps the value swaps the new row in for the old one where it stands (found by
+bisection on ``(key, seq)``), so the index never holds an unchanged row's old
+tuple. A removal, or the old version of a change of value, counts a stale
+entry, which stays in place and keeps that old tuple alive until the next
+rebuild; a removed row's tuple is memory the table held anyway, and a replaced
+one's is bounded by the deltas' allowance. When the deltas or the stale
+entries grow past a fraction of the run, the index drops its entries and the
+next walk rebuilds them from the rows, so writes never pay for a rebuild and
+walks stay short.
 
 A walk yields rows in exactly the order of a stable sort of the table by
 ``(value, seq)``: ascending, or descending with equal values still in ``seq``
@@ -42,7 +47,7 @@ from __future__ import annotations
 
 import heapq
 import sys
-from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from itertools import chain, groupby, islice
 from operator import itemgetter
@@ -51,8 +56,6 @@ from typing import Any
 from store.allocator import release_free_memory
 from store.collector import collection_paused
 from store.table import Row, Table, fold
-
-Entry = tuple[Any, int, Any]
 
 # The deltas may hold this many entries, plus an eighth of the run, before the index is rebuilt.
 _DELTA_ALLOWANCE = 256
@@ -69,74 +72,57 @@ Smaller ones free a megabyte or less, and the trim costs the same ~2 ms whatever
 allocator's free lists), which a small group's index, rebuilt after a few hundred writes, would pay each time.
 """
 
-_first = itemgetter(0)
-_SMALL_SEQ = 2**31 - 1
-"""Insertion numbers up to this fit an ``array("i")``: 4 bytes an entry instead of 8."""
-
-
-def seq_array(seqs: list[int]) -> array[int]:
-    """``seqs`` as an exactly-sized array, of 4-byte integers if they all fit."""
-    return array("i" if max(seqs, default=0) <= _SMALL_SEQ else "q", seqs)
-
-
-class Run:
-    """Sorted entries as parallel arrays: keys, insertion numbers, primary keys."""
-
-    __slots__ = ("keys", "pks", "seqs")
-
-    def __init__(self, keys: list[Any], seqs: array[int], pks: list[Any]) -> None:
-        self.keys = keys
-        self.seqs = seqs
-        self.pks = pks
-
-    @classmethod
-    def empty(cls) -> Run:
-        return cls([], array("q"), [])
-
-    @classmethod
-    def of(cls, entries: list[Entry]) -> Run:
-        """The entries (sorted), unzipped into exactly-sized arrays (a list's copy is exactly its length)."""
-        keys = [entry[0] for entry in entries]
-        pks = [entry[2] for entry in entries]
-        return cls(keys.copy(), seq_array([entry[1] for entry in entries]), pks.copy())
-
-    def __len__(self) -> int:
-        return len(self.pks)
-
-    def ascending(self) -> Iterator[Entry]:
-        return zip(self.keys, self.seqs, self.pks, strict=True)
-
-    def descending(self) -> Iterator[Entry]:
-        return zip(reversed(self.keys), reversed(self.seqs), reversed(self.pks), strict=True)
+_seq = itemgetter(0)
+"""A row's insertion number: the order of the nulls' part."""
 
 
 class _Part:
-    """Entries of one kind (values or nulls): a sorted run and the unsorted delta since."""
+    """Rows of one kind (values or nulls): a sorted run and the unsorted delta since, both in ``order``."""
 
-    __slots__ = ("delta", "delta_sorted", "run")
+    __slots__ = ("delta", "delta_sorted", "order", "run")
 
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.delta: list[Entry] = []
+    def __init__(self, order: Callable[[Row], Any], run: list[Row] | None = None) -> None:
+        self.order = order
+        self.run: list[Row] = [] if run is None else run
+        self.delta: list[Row] = []
         self.delta_sorted = True
 
-    def _sorted_delta(self) -> list[Entry]:
+    def _sorted_delta(self) -> list[Row]:
         if not self.delta_sorted:
-            self.delta.sort()
+            self.delta.sort(key=self.order)
             self.delta_sorted = True
         return self.delta
 
-    def ascending(self) -> Iterator[Entry]:
+    def ascending(self) -> Iterator[Row]:
         delta = self._sorted_delta()
-        return heapq.merge(self.run.ascending(), delta) if delta else self.run.ascending()
+        return heapq.merge(self.run, delta, key=self.order) if delta else iter(self.run)
 
-    def descending(self) -> Iterator[Entry]:
-        """Keys from the largest down, each key's entries in ``seq`` order (as a stable sort leaves them)."""
+    def descending(self, value: Callable[[Row], Any]) -> Iterator[Row]:
+        """Values from the largest down, each value's rows in ``seq`` order (as a stable sort leaves them)."""
         delta = self._sorted_delta()
-        descending = self.run.descending()
-        merged = heapq.merge(descending, reversed(delta), reverse=True) if delta else descending
-        for _, group in groupby(merged, key=_first):
+        descending = reversed(self.run)
+        merged = heapq.merge(descending, reversed(delta), key=self.order, reverse=True) if delta else descending
+        for _, group in groupby(merged, key=value):
             yield from reversed(list(group))
+
+    def swap(self, old: Row, new: Row) -> bool:
+        """Put ``new`` where ``old`` stands (they sort alike); False if ``old`` is not here."""
+        run, order = self.run, self.order
+        wanted = order(old)
+        at = bisect_left(run, wanted, key=order)
+        while at < len(run) and order(run[at]) == wanted:
+            if run[at] is old:
+                run[at] = new
+                return True
+            at += 1
+        try:  # a C-speed scan: rows compare equal only to themselves (two versions differ in ``version``)
+            at = self.delta.index(old)
+        except ValueError:
+            return False
+        if self.delta[at] is not old:  # pragma: no cover - only if two live tuples were ever equal
+            return False
+        self.delta[at] = new
+        return True
 
 
 class OrderedIndex:
@@ -145,7 +131,7 @@ class OrderedIndex:
     def __init__(self, table: Table, column: str, group: tuple[str, Any] | None = None) -> None:
         self.table = table
         self.column = column
-        self.position = table.position[column]
+        self.position = position = table.position[column]
         self.folded = column in table.folded
         self.group = group
         """``(indexed column, index key)``: only rows holding that key are in the index (:func:`ordered_index`)."""
@@ -157,8 +143,13 @@ class OrderedIndex:
                 group[0] in table.folded,
                 group[1],
             )
-        self.values = _Part(Run.empty())
-        self.nulls = _Part(Run.empty())
+        if self.folded:
+            self._value: Callable[[Row], Any] = lambda row: fold(row[position])
+            self._order: Callable[[Row], Any] = lambda row: (fold(row[position]), row[0])
+        else:
+            self._value, self._order = itemgetter(position), itemgetter(position, 0)
+        self.values = _Part(self._order)
+        self.nulls = _Part(_seq)
         self.pending = 0
         self.stale = 0
         self.built = False
@@ -172,11 +163,8 @@ class OrderedIndex:
 
     @property
     def size(self) -> int:
-        """Bytes the runs' arrays take (the keys and primary keys are the rows' own objects)."""
-        return sum(
-            sys.getsizeof(run.keys) + sys.getsizeof(run.seqs) + sys.getsizeof(run.pks)
-            for run in (self.values.run, self.nulls.run)
-        )
+        """Bytes the runs take (the entries are references to the rows the table holds)."""
+        return sys.getsizeof(self.values.run) + sys.getsizeof(self.nulls.run)
 
     def steps(self, step: int = STEP) -> Iterator[None]:
         """The build in progress, or a new one if the index is not built (nothing left to do if it is).
@@ -187,7 +175,7 @@ class OrderedIndex:
             return iter(())
         if self._building is None:
             # From now on writes go to these (empty) deltas, as if the index were built.
-            self.values, self.nulls = _Part(Run.empty()), _Part(Run.empty())
+            self.values, self.nulls = _Part(self._order), _Part(_seq)
             self.pending = self.stale = 0
             self._building = self._build(step)
         return self._building
@@ -202,49 +190,41 @@ class OrderedIndex:
 
         Writes since :meth:`steps` began it are recorded in the deltas as if the index were built, so
         whatever changes between steps is either read from its row by a later step or in a delta; a walk
-        checks each entry against its row. The cyclic collector is paused during each step: entries hold
-        no cycles, and the collections that making one per row would set off walk every row of the database.
+        checks each entry against its row. The cyclic collector is paused during each step: sorting makes a
+        key tuple per row, and the collections those set off would walk every row of the database.
         """
-        rows, position, pk_position, folded = self.table.rows, self.position, self.table.pk_position, self.folded
+        rows, position, order = self.table.rows, self.position, self._order
         in_group = self._in_group
         keys = list(rows)
-        chunks: list[Run] = []
-        nulls: list[Entry] = []
+        chunks: list[list[Row]] = []
+        nulls: list[Row] = []
         for start in range(0, len(keys), step):
             with collection_paused():
-                entries: list[Entry] = []
+                chunk: list[Row] = []
                 for pk in keys[start : start + step]:
                     row = rows.get(pk)
                     if row is None or not in_group(row):  # removed since, or not one of the group's
                         continue
-                    value = row[position]
-                    if value is None:
-                        nulls.append((None, row[0], row[pk_position]))
-                    else:
-                        entries.append((fold(value) if folded else value, row[0], row[pk_position]))
-                entries.sort()
-                chunks.append(Run.of(entries))
-                del entries
+                    (nulls if row[position] is None else chunk).append(row)
+                chunk.sort(key=order)
+                chunks.append(chunk)
             yield
         del keys
         total = sum(map(len, chunks))
-        merged_keys: list[Any] = [None] * total
-        merged_pks: list[Any] = [None] * total
-        merged_seqs = array("i" if all(chunk.seqs.typecode == "i" for chunk in chunks) else "q", [0]) * total
-        merged = heapq.merge(*(chunk.ascending() for chunk in chunks))
+        merged_run: list[Row] = [None] * total  # type: ignore[list-item]  # every slot is filled below
+        merged = heapq.merge(*chunks, key=order)
         at = 0
         while at < total:
             with collection_paused():
-                for key, seq, pk in islice(merged, step):
-                    merged_keys[at] = key
-                    merged_seqs[at] = seq
-                    merged_pks[at] = pk
-                    at += 1
+                taken = list(islice(merged, step))
+                merged_run[at : at + len(taken)] = taken
+                at += len(taken)
             yield
         del chunks, merged
-        nulls.sort()
-        self.values.run = Run(merged_keys, merged_seqs, merged_pks)
-        self.nulls.run = Run.of(nulls)
+        nulls.sort(key=_seq)
+        self.values.run = merged_run
+        self.nulls.run = nulls.copy()  # exactly sized
+        del nulls
         if total >= TRIM_FROM:
             # The sorted chunks, as large as the index, were freed in the middle of the C heap, under the
             # merged run: resident until given back (without this, 37 MiB at 800,000 rows for a 18 MiB index).
@@ -280,8 +260,12 @@ class OrderedIndex:
         if not self._kept:
             return
         was, now = self._in_group(old), self._in_group(new)
-        if was and now and self._key(old[self.position]) == self._key(new[self.position]):
-            return
+        if was and now and self.built:
+            # The same place in the order: the new row takes the old one's entry, which then keeps no old tuple.
+            # (Mid-build the old one may sit in a sorted chunk instead: it stays there, a stale entry.)
+            part = self._same_part(old, new)
+            if part is not None and part.swap(old, new):
+                return
         if was:
             self.stale += 1
         if now:
@@ -289,13 +273,16 @@ class OrderedIndex:
         elif was:
             self._check()
 
-    def _key(self, value: Any) -> Any:
-        return fold(value) if self.folded and value is not None else value
+    def _same_part(self, old: Row, new: Row) -> _Part | None:
+        """The part both rows sort in, at the same place (a null stays a null, a value keeps its key); else None."""
+        old_value, new_value = old[self.position], new[self.position]
+        if old_value is None or new_value is None:
+            return self.nulls if old_value is None and new_value is None else None
+        return self.values if self._value(old) == self._value(new) else None
 
     def _append(self, row: Row) -> None:
-        value = row[self.position]
-        part = self.nulls if value is None else self.values
-        part.delta.append((self._key(value), row[0], row[self.table.pk_position]))
+        part = self.nulls if row[self.position] is None else self.values
+        part.delta.append(row)
         part.delta_sorted = False
         self.pending += 1
         self._check()
@@ -310,8 +297,8 @@ class OrderedIndex:
             self.pending > _DELTA_ALLOWANCE + run // _DELTA_FRACTION
             or self.stale > _STALE_ALLOWANCE + run // _STALE_FRACTION
         ):
-            self.values = _Part(Run.empty())
-            self.nulls = _Part(Run.empty())
+            self.values = _Part(self._order)
+            self.nulls = _Part(_seq)
             self.pending = self.stale = 0
             self.built = False
 
@@ -338,30 +325,26 @@ class OrderedIndex:
         if not self.built:
             self.build()
         table = self.table
-        rows, staged, position, folded, in_group = table.rows, table.staged, self.position, self.folded, self._in_group
+        rows, staged, pk_position = table.rows, table.staged, table.pk_position
         entries = chain(
-            self.values.descending() if descending else self.values.ascending(),
+            self.values.descending(self._value) if descending else self.values.ascending(),
             self.nulls.ascending(),
         )
         page: list[Row] = []
         found = examined = 0
-        last: Entry | None = None
-        for entry in entries:
+        last: Row | None = None
+        for row in entries:
             if found >= end:
                 break
             if examined == budget:
                 return page, examined, False
             examined += 1
-            if entry == last:  # the row left this key and came back: its first entry stands
+            if row is last:  # in the index twice (met by a build and in a delta): listed once
                 continue
-            key, seq, pk = entry
-            row = rows.get(pk)
-            if row is None or row[0] != seq or pk in staged:
+            pk = row[pk_position]
+            if rows.get(pk) is not row or pk in staged:
                 continue
-            value = row[position]
-            if (fold(value) if folded and value is not None else value) != key or not in_group(row):
-                continue
-            last = entry
+            last = row
             if accept is not None and not accept(row):
                 continue
             if found >= offset:
@@ -375,8 +358,8 @@ def ordered_index(table: Table, column: str, group: tuple[str, Any] | None = Non
 
     With a ``group`` ``(indexed column, index key)``, the index orders only the rows holding that key (all
     ``status=paid`` orders by price, say): a sort under that equality filter is then a walk of about a page.
-    Each row is in one group of a column, so such indexes cost at most 20 bytes a row (24 past two billion
-    inserts) per sorted column and filter column together; the planner makes them only for common keys
+    Each row is in one group of a column, so such indexes cost at most 8 bytes a row per sorted column and
+    filter column together; the planner makes them only for common keys
     (see :mod:`store.query`).
     """
     name: Any = column if group is None else (column, *group)

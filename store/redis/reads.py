@@ -476,6 +476,10 @@ class RedisReads(StoreClient):
         sizes = [self.link.call("ZCARD", layout.all) for layout in self.layouts.values()]
         return dict(zip(self.layouts, await self._send(asyncio.gather(*sizes)), strict=True))
 
+    async def trim_pools(self) -> int:
+        """Nothing to trim: Redis keeps the rows, this process no pools."""
+        return 0
+
 
 def _fits(layout: Layout, column: str, value: Any) -> bool:
     """Whether ``value`` is of the kind an index on ``column`` holds (a bad type cannot be in it)."""

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import gc
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,11 @@ async def test_with_worker_processes_an_irregular_file_is_still_read_whole(seed_
     assert loaded == {"user": 3, "order": 2}
 
 
+def _small_int(value: object) -> bool:
+    """CPython's cached small integers: one object whatever a pool does."""
+    return type(value) is int and -5 <= value <= 256
+
+
 async def test_a_large_file_loads_through_workers_and_leaves_its_rows_out_of_later_collections(
     seed_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +320,12 @@ async def test_a_large_file_loads_through_workers_and_leaves_its_rows_out_of_lat
     assert loaded == {"user": 3, "order": 2}
     assert database.get("order", uuid.UUID(ORDERS[0])).data["total_price"] == "19.90"
     assert gc.isenabled()
+    # The pools kept only the values several rows share (the rest cost a pool entry each for nothing).
+    for table in database.tables.values():
+        for name, pool in table.pools.items():
+            values = [row[table.position[name]] for row in table.rows.values()]
+            holders = Counter(id(value) for value in values if value is not None and not _small_int(value))
+            assert len(pool) == sum(1 for row_count in holders.values() if row_count > 1), (table.name, name)
     # Plain passwords are hashed into rows the workers already encoded: each user can log in with theirs.
     hashes = [database.get("user", uuid.UUID(user_id), reveal=True).data["password_hash"] for user_id in USERS]
     assert bcrypt.checkpw(b"correct-horse", hashes[0].encode())

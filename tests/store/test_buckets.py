@@ -1,9 +1,12 @@
-"""Index buckets are lists in insertion order: large ones, re-added rows, and purges through them."""
+"""Index buckets keep insertion order: small ones (tuples), large ones (lists), re-added rows, purges through them."""
 
 from __future__ import annotations
 
+import random
+import sys
+
 from store import Database, Predicate, Query
-from store.table import Table
+from store.table import SMALL_BUCKET, Table
 from tests.store.conftest import CHILD, Rows, assert_indexes_consistent, uid
 
 
@@ -35,7 +38,39 @@ def test_re_adding_an_older_row_puts_it_back_in_its_place() -> None:
     rows = [child(table, n, "paid") for n in range(1, 6)]
     table.remove(rows[1])
     table.add(rows[1])
-    assert table.lookup("status", "paid") == [uid(n).int for n in range(1, 6)]
+    assert table.lookup("status", "paid") == tuple(uid(n).int for n in range(1, 6))
+
+
+def test_a_bucket_keeps_insertion_order_as_it_grows_past_a_tuple_and_shrinks_back() -> None:
+    table = Table(CHILD)
+    rng = random.Random(3)
+    rows = {n: child(table, n, "paid") for n in range(1, 2 * SMALL_BUCKET + 1)}
+    for _ in range(300):  # rows leave, come back (in their old place) and move between buckets
+        n = rng.choice(list(rows))
+        row = rows[n]
+        if rng.random() < 0.5:
+            table.remove(row)
+            table.add(row)
+        else:
+            status = "pending" if table.value(row, "status") == "paid" else "paid"
+            rows[n] = table.changed_row(row, table.encode({"status": status}))
+            table.replace(row, rows[n])
+        for status in ("paid", "pending"):
+            expected = [uid(n).int for n in sorted(rows) if table.value(rows[n], "status") == status]
+            assert list(table.lookup("status", status) or ()) == expected
+    assert table.lookup("parent_id", uid(1).int) == [uid(n).int for n in sorted(rows)]  # 64 keys: a list
+
+
+def test_a_small_bucket_takes_less_than_a_list_grown_by_appends() -> None:
+    table = Table(CHILD)
+    for n in range(1, 6):
+        child(table, n, "paid")
+    bucket = table.indexes["status"]["paid"]
+    grown: list[object] = []
+    for key in bucket:
+        grown.append(key)
+    assert isinstance(bucket, tuple)
+    assert sys.getsizeof(bucket) <= sys.getsizeof(grown) - 40  # 80 bytes against 120 (in two allocations)
 
 
 def test_purging_through_an_index_removes_the_matching_rows_only(db: Database, rows: Rows) -> None:

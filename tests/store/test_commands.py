@@ -65,6 +65,7 @@ EXAMPLES: list[c.Command[Any]] = [
     c.TakeSnapshot("baseline", ("parent", "child")),
     c.RestoreSnapshot("baseline"),
     c.DropSnapshot("baseline"),
+    c.TrimPools(),
 ]
 
 

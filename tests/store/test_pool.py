@@ -40,6 +40,38 @@ def test_a_sweep_forgets_only_values_nothing_else_holds() -> None:
     assert len(pool) == 0
 
 
+def test_a_trim_forgets_the_values_one_holder_has_and_keeps_sharing_the_others() -> None:
+    pool = Pool()
+    single = pool.share(fresh("held once"))
+    shared = [pool.share(fresh("held twice")) for _ in range(2)]
+    pool.share(fresh("held by nothing"))
+    assert pool.trim() == 2
+    assert len(pool) == 1
+    assert pool.share(fresh("held twice")) is shared[0]
+    again = pool.share(fresh("held once"))
+    assert again == single
+    assert again is not single  # the one holder keeps its object; the next equal value starts a new one
+    assert pool.share(fresh("held once")) is again
+
+
+def test_trimming_a_database_s_pools_keeps_every_row_and_the_sharing_between_rows(db: Database, rows: Rows) -> None:
+    parent = rows.parent()
+    for n in range(4):
+        rows.child(parent["id"], label=fresh("Blue Widget"), address={"city": f"City {n % 3}"})
+    table = db.table("child")
+    before = list(table.rows.values())
+    # The addresses of cities 1 and 2 and the parent's name (one row each); the amount, a small int, is shared anyway.
+    assert db.trim_pools() == 4
+    assert len(db.table("parent").pools["name"]) == 0
+    assert list(table.rows.values()) == before  # the very rows, unchanged
+    assert len(table.pools["address"]) == 1
+    assert len(table.pools["label"]) == 1
+    stored = list(table.rows.values())
+    label, address = table.position["label"], table.position["address"]
+    assert stored[0][label] is stored[3][label]
+    assert stored[0][address] is stored[3][address]
+
+
 def test_a_pool_sweeps_itself_as_it_grows_so_dead_values_stay_bounded() -> None:
     pool = Pool()
     for n in range(50_000):
