@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable
 from typing import ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from server.one_write import OneWriteHttpToolsProtocol
 
 HEADER_TIMEOUT = "header_timeout"
 OVER_CAPACITY = "over_capacity"
@@ -36,7 +36,7 @@ class ConnectionGuard:
         self.waiting: dict[GuardedHttpToolsProtocol, None] = {}
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
+class GuardedHttpToolsProtocol(OneWriteHttpToolsProtocol):
     guard: ClassVar[ConnectionGuard]
     header_deadline: asyncio.TimerHandle | None = None
 
