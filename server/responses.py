@@ -130,12 +130,29 @@ def link_header(request: Request, page: int, total_pages: int) -> str:
     if page < total_pages:
         links.append(("next", page + 1))
     links.append(("last", last))
-    # The URL is built once, not once per link as ``URL.include_query_params`` would.
-    url = request.url
-    query = url.query
+    path, query = _path_and_query(request)
     kept = _kept_without_page(query) if len(query) <= LINK_QUERY_KEPT_CHARS else _without_page(query)
-    base = f"{request.app.state.settings.public_url or ''}{url.path}?{kept}{'&' if kept else ''}page="
+    base = f"{request.app.state.settings.public_url or ''}{path}?{kept}{'&' if kept else ''}page="
     return ", ".join(f'<{base}{number}>; rel="{rel}"' for rel, number in links)
+
+
+_URL_SPECIAL = frozenset("?#\\\t\r\n")
+"""Characters Starlette's ``request.url`` escapes in a path or that splitting the URL drops or cuts at."""
+
+
+def _path_and_query(request: Request) -> tuple[str, str]:
+    """``request.url``'s path and query, read from the scope when they pass through it unchanged.
+
+    Building ``request.url`` (the whole URL put together, then split again) cost a collection ~4 µs;
+    a path and query without a character it treats specially come out as they went in.
+    """
+    scope = request.scope
+    path: str = scope["path"]
+    query = scope["query_string"].decode()
+    if path.startswith("/") and not path.startswith("//") and _URL_SPECIAL.isdisjoint(path + query):
+        return path, query
+    url = request.url
+    return url.path, url.query
 
 
 def _without_page(query: str) -> str:
