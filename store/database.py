@@ -628,34 +628,36 @@ class Database:
         """``rows`` as the presenter's items (each row's kept form, made now if missing, with its parents'
         forms), and the digest of what they were made from (:attr:`Page.made_of`)."""
         item = forms.presenter.item
+        kept = forms.get  # a kept form is the common case: looked up here, made by ``_form`` otherwise
+        pk = table.pk_position
         embedded = [
             (fk.name, table.position[fk.field], self.tables[fk.target])
             for fk in table.spec.foreign_keys
             if fk.name in embed
         ]
         versions = array("q")  # each row's (seq, version), then each parent's; a missing parent is (-1, -1)
-        if not embedded:
-            for row in rows:
-                versions.append(row[0])
-                versions.append(row[1])
-            items = [item(self._form(table, row, forms), ()) for row in rows]
-        else:
-            items = []
-            for row in rows:
-                versions.append(row[0])
-                versions.append(row[1])
-                parents = []
-                for name, position, target in embedded:
-                    value = row[position]
-                    parent = None if value is None else target.rows.get(value)
-                    if parent is None:
-                        versions.extend(_NO_PARENT)
-                        parents.append((name, None))
-                    else:
-                        versions.append(parent[0])
-                        versions.append(parent[1])
-                        parents.append((name, self._form(target, parent, forms)))
-                items.append(item(self._form(table, row, forms), parents))
+        items = []
+        for row in rows:
+            versions.append(row[0])
+            versions.append(row[1])
+            form = kept(row[pk], row) or self._form(table, row, forms)
+            if not embedded:
+                items.append(item(form, ()))
+                continue
+            parents = []
+            for name, position, target in embedded:
+                value = row[position]
+                parent = None if value is None else target.rows.get(value)
+                if parent is None:
+                    versions.extend(_NO_PARENT)
+                    parents.append((name, None))
+                else:
+                    versions.append(parent[0])
+                    versions.append(parent[1])
+                    parents.append(
+                        (name, kept(parent[target.pk_position], parent) or self._form(target, parent, forms))
+                    )
+            items.append(item(form, parents))
         what = f"{table.name}/{','.join(name for name, _, _ in embedded)}/".encode()
         return items, hashlib.blake2b(what + versions.tobytes(), digest_size=16, key=self._identity).digest()
 
