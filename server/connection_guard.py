@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable
 from typing import ClassVar
 
-from server.one_write import OneWriteHttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIMEOUT = "header_timeout"
 OVER_CAPACITY = "over_capacity"
@@ -36,7 +36,7 @@ class ConnectionGuard:
         self.waiting: dict[GuardedHttpToolsProtocol, None] = {}
 
 
-class GuardedHttpToolsProtocol(OneWriteHttpToolsProtocol):
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
     guard: ClassVar[ConnectionGuard]
     header_deadline: asyncio.TimerHandle | None = None
 
