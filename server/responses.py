@@ -27,6 +27,8 @@ NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "Link")
 LINK_QUERIES_KEPT = 128
 LINK_QUERY_KEPT_CHARS = 256
 """The ``Link`` form of up to 128 query strings of up to 256 characters is remembered (~4 KiB each at worst)."""
+PAGE_TAGS_KEPT = 1024
+"""Collection tags remembered by what their page was made from (~200 bytes each)."""
 
 
 class EnvelopeResponse(Response):
@@ -87,11 +89,32 @@ def collection(request: Request, page: Page) -> Response:
     total_pages = math.ceil(page.total / page.per_page) if page.total else 0
     meta = {"page": page.page, "per_page": page.per_page, "total": page.total, "total_pages": total_pages}
     body = orjson.dumps({"status": "success", "data": page.items, "meta": meta})
-    tag = body_tag(body)
+    tag = _page_tag(page, body)
     fields = {"ETag": tag, "Cache-Control": DATA_CACHE_CONTROL, "Link": link_header(request, page.page, total_pages)}
     if _held(request, tag):
         return _not_modified(fields)
     return Response(body, headers=fields, media_type=EnvelopeResponse.media_type)
+
+
+_page_tags: dict[tuple[bytes, int, int, int], str] = {}
+"""Tags of collection bodies by ``(made_of, total, page, per_page)``, oldest first."""
+
+
+def _page_tag(page: Page, body: bytes) -> str:
+    """``body_tag(body)``, remembered by what the page was made from (which with its meta decides the body).
+
+    Hashing a page of twenty orders (15 kB) took 17 µs of every collection read; a repeated page now looks
+    its tag up. A page without ``made_of`` (dicts, or jobs and snapshots) is hashed each time, as before.
+    """
+    if page.made_of is None:
+        return body_tag(body)
+    key = (page.made_of, page.total, page.page, page.per_page)
+    tag = _page_tags.get(key)
+    if tag is None:
+        tag = _page_tags[key] = body_tag(body)
+        if len(_page_tags) > PAGE_TAGS_KEPT:
+            del _page_tags[next(iter(_page_tags))]
+    return tag
 
 
 def link_header(request: Request, page: int, total_pages: int) -> str:
@@ -107,12 +130,29 @@ def link_header(request: Request, page: int, total_pages: int) -> str:
     if page < total_pages:
         links.append(("next", page + 1))
     links.append(("last", last))
-    # The URL is built once, not once per link as ``URL.include_query_params`` would.
-    url = request.url
-    query = url.query
+    path, query = _path_and_query(request)
     kept = _kept_without_page(query) if len(query) <= LINK_QUERY_KEPT_CHARS else _without_page(query)
-    base = f"{request.app.state.settings.public_url or ''}{url.path}?{kept}{'&' if kept else ''}page="
+    base = f"{request.app.state.settings.public_url or ''}{path}?{kept}{'&' if kept else ''}page="
     return ", ".join(f'<{base}{number}>; rel="{rel}"' for rel, number in links)
+
+
+_URL_SPECIAL = frozenset("?#\\\t\r\n")
+"""Characters Starlette's ``request.url`` escapes in a path or that splitting the URL drops or cuts at."""
+
+
+def _path_and_query(request: Request) -> tuple[str, str]:
+    """``request.url``'s path and query, read from the scope when they pass through it unchanged.
+
+    Building ``request.url`` (the whole URL put together, then split again) cost a collection ~4 µs;
+    a path and query without a character it treats specially come out as they went in.
+    """
+    scope = request.scope
+    path: str = scope["path"]
+    query = scope["query_string"].decode()
+    if path.startswith("/") and not path.startswith("//") and _URL_SPECIAL.isdisjoint(path + query):
+        return path, query
+    url = request.url
+    return url.path, url.query
 
 
 def _without_page(query: str) -> str:

@@ -10,7 +10,10 @@ removes the whole tree of dependants in the same call. Results are
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +60,9 @@ class Page:
     total: int
     page: int
     per_page: int
+    made_of: bytes | None = None
+    """A digest of what the items were made from (this database, the table, each row's tag and each embedded
+    parent's): two pages with the same ``made_of`` have the same items. ``None`` when not worked out (dicts)."""
 
 
 class TableSnapshot:
@@ -117,6 +123,8 @@ class Database:
             self.tables[spec.name].forms = forms
         self.forms = forms
         """Rows' presented forms kept between pages (:mod:`store.presented`); ``None``: pages are always dicts."""
+        self._identity = os.urandom(8)
+        """Sets this database's pages' ``made_of`` apart from another's in the same process (tags repeat)."""
         self.referrers: dict[str, list[tuple[Table, ForeignKey]]] = {name: [] for name in self.tables}
         for table in self.tables.values():
             for fk in table.spec.foreign_keys:
@@ -164,7 +172,8 @@ class Database:
         table = self.table(table_name)
         result = q.run(table, query)
         if presented and not reveal and self.forms is not None:
-            return Page(self._items(table, result.rows, embed, self.forms), result.total, query.page, query.per_page)
+            items, made_of = self._items(table, result.rows, embed, self.forms)
+            return Page(items, result.total, query.page, query.per_page, made_of)
         parents: dict[tuple[str, Any], dict[str, Any]] = {}  # a parent shared by many rows is presented once
         items = [self._present(table, row, embed, reveal, parents) for row in result.rows]
         return Page(items, result.total, query.page, query.per_page)
@@ -617,25 +626,44 @@ class Database:
             data[name] = shown
         return data
 
-    def _items(self, table: Table, rows: Sequence[Row], embed: Sequence[str], forms: PresentedForms) -> list[Any]:
-        """``rows`` as the presenter's items: each row's kept form (made now if missing) with its parents' forms."""
+    def _items(
+        self, table: Table, rows: Sequence[Row], embed: Sequence[str], forms: PresentedForms
+    ) -> tuple[list[Any], bytes]:
+        """``rows`` as the presenter's items (each row's kept form, made now if missing, with its parents'
+        forms), and the digest of what they were made from (:attr:`Page.made_of`)."""
         item = forms.presenter.item
+        kept = forms.get  # a kept form is the common case: looked up here, made by ``_form`` otherwise
+        pk = table.pk_position
         embedded = [
             (fk.name, table.position[fk.field], self.tables[fk.target])
             for fk in table.spec.foreign_keys
             if fk.name in embed
         ]
-        if not embedded:
-            return [item(self._form(table, row, forms), ()) for row in rows]
+        versions = array("q")  # each row's (seq, version), then each parent's; a missing parent is (-1, -1)
         items = []
         for row in rows:
+            versions.append(row[0])
+            versions.append(row[1])
+            form = kept(row[pk], row) or self._form(table, row, forms)
+            if not embedded:
+                items.append(item(form, ()))
+                continue
             parents = []
             for name, position, target in embedded:
                 value = row[position]
                 parent = None if value is None else target.rows.get(value)
-                parents.append((name, None if parent is None else self._form(target, parent, forms)))
-            items.append(item(self._form(table, row, forms), parents))
-        return items
+                if parent is None:
+                    versions.extend(_NO_PARENT)
+                    parents.append((name, None))
+                else:
+                    versions.append(parent[0])
+                    versions.append(parent[1])
+                    parents.append(
+                        (name, kept(parent[target.pk_position], parent) or self._form(target, parent, forms))
+                    )
+            items.append(item(form, parents))
+        what = f"{table.name}/{','.join(name for name, _, _ in embedded)}/".encode()
+        return items, hashlib.blake2b(what + versions.tobytes(), digest_size=16, key=self._identity).digest()
 
     def _form(self, table: Table, row: Row, forms: PresentedForms) -> Any:
         key = row[table.pk_position]
@@ -649,6 +677,9 @@ class Database:
         if self.replaying:
             return _UNREAD
         return Snapshot(self._present(table, row, embed), self._tag(table, row, embed))
+
+
+_NO_PARENT = (-1, -1)
 
 
 def _newer_than(seq: int) -> Callable[[Row], bool]:

@@ -7,11 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
+from starlette.requests import Request
 
+from server.responses import link_header
 from tests.utils.api import all_pages, assert_error, create_order, create_user, error_fields, links
 
 Row = dict[str, Any]
@@ -688,3 +692,38 @@ async def test_link_header_keeps_a_query_too_long_to_remember(client: httpx.Asyn
         assert int(rels["next"].params["page"]) == page + 1
         for url in rels.values():
             assert sorted(url.params.multi_items()) == sorted([*query, ("page", url.params["page"])])
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/orders", b""),
+        ("/api/v1/orders", b"status=paid&sort=total_price:desc&per_page=5&page=2"),
+        ("/api/v1/users/caf\u00e9/orders", b"metadata.note=d%C3%A9j%C3%A0&page=3"),
+        ("/api/v1/orders", b"product_name=a#b&page=2"),
+        ("/api/v1/or?ders", b"status=paid"),
+        ("/api/v1/or#ders", b""),
+        ("/api/v1/back\\slash", b"x=1"),
+        ("//api/v1/orders", b"status=paid"),
+        ("/api/v1/orders", b"a=1\tb&page=2"),
+    ],
+)
+def test_link_header_reads_the_path_and_query_as_the_request_url_has_them(path: str, query: bytes) -> None:
+    """The path and query are read from the scope directly only where ``request.url`` has them the same."""
+    app = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(public_url=None)))
+    scope = {
+        "type": "http",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "path": path,
+        "query_string": query,
+        "headers": [(b"host", b"testserver")],
+        "app": app,
+    }
+    request = Request(scope)
+    url = request.url
+    expected_query = urlencode([(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k != "page"])
+    base = f"{url.path}?{expected_query}{'&' if expected_query else ''}page="
+    assert link_header(request, 2, 3) == f'<{base}1>; rel="first", <{base}1>; rel="prev", ' + (
+        f'<{base}3>; rel="next", <{base}3>; rel="last"'
+    )

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from server.responses import body_tag
 from tests.utils.api import assert_error, create_order, create_user
 
 
@@ -47,6 +48,26 @@ async def test_a_collection_answers_304_until_it_changes(client: httpx.AsyncClie
     assert unchanged.headers["etag"] == first.headers["etag"]
     assert changed.status_code == 200
     assert changed.json()["meta"]["total"] == 2
+
+
+async def test_a_collection_tag_is_its_body_hash_however_often_the_page_is_read(client: httpx.AsyncClient) -> None:
+    """Collection tags are remembered by what the page was made from: still the body's hash, still current."""
+    user = await create_user(client)
+    order = await create_order(client, user["id"])
+    url = f"/users/{user['id']}/orders"
+    tags = []
+    for change in (None, {"full_name": "Renamed"}, None):
+        if change is not None:  # the embedded user changes: the page's body, so its tag
+            assert (await client.patch(f"/users/{user['id']}", json=change)).status_code == 200
+        for _ in range(2):
+            answer = await client.get(url)
+            assert answer.headers["etag"] == body_tag(answer.content)
+            tags.append(answer.headers["etag"])
+    assert tags[0] == tags[1] != tags[2] == tags[3] == tags[4] == tags[5]
+    assert (await client.patch(f"/orders/{order['id']}", json={"quantity": 9})).status_code == 200
+    after = await client.get(url, headers={"If-None-Match": tags[-1]})
+    assert after.status_code == 200
+    assert after.headers["etag"] == body_tag(after.content) != tags[-1]
 
 
 async def test_an_orders_etag_changes_when_its_embedded_user_changes(client: httpx.AsyncClient) -> None:

@@ -420,6 +420,9 @@ async def test_generated_request_ids_differ(anon: httpx.AsyncClient) -> None:
 
     assert len(ids) == 20
     assert all(REQUEST_ID.fullmatch(request_id) for request_id in ids)
+    for request_id in ids:  # a random (version 4) UUID in hex, as before
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, request_id)
 
 
 # --- CORS ---------------------------------------------------------------------------------------

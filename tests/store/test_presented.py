@@ -106,6 +106,34 @@ def test_an_embedded_parent_is_always_its_current_version(db: Database, rows: Ro
     assert item["parent"]["id"] == second["id"]
 
 
+def test_a_page_is_said_to_be_made_of_the_same_only_while_its_rows_and_parents_are(
+    db: Database, rows: Rows, clock: Clock
+) -> None:
+    parent = rows.parent()
+    kids = [rows.child(parent["id"], status="paid") for _ in range(2)]
+
+    def made_of(embed: tuple[str, ...] = EMBED) -> bytes | None:
+        return db.query("child", PAID, embed, presented=True).made_of
+
+    first = made_of()
+    assert first is not None
+    assert made_of() == first
+    assert made_of(()) != first  # the same rows without their parents are other items
+    db.update("parent", parent["id"], {"name": "Renamed"})
+    renamed = made_of()
+    assert renamed != first
+    db.update("child", kids[0]["id"], {"label": "changed"})
+    assert made_of() not in (first, renamed)
+    assert db.query("child", PAID, EMBED).made_of is None  # dicts: not worked out
+
+    other = Database(SPECS, clock=clock, forms=PresentedForms(Recording(), 1 << 20))  # the same tags, elsewhere
+    other_rows = Rows(other)
+    other_parent = other_rows.parent()
+    for _ in range(2):
+        other_rows.child(other_parent["id"], status="paid")
+    assert other.query("child", PAID, EMBED, presented=True).made_of != first
+
+
 def test_a_deleted_row_leaves_the_page_and_its_form_goes(db: Database, rows: Rows) -> None:
     parent = rows.parent()
     kids = [rows.child(parent["id"], status="paid") for _ in range(2)]
@@ -253,6 +281,7 @@ def test_random_writes_never_make_a_presented_page_differ_from_a_fresh_one(budge
     kids: list[str] = []
     snapshots = 0
     queries = (EVERY_CHILD, PAID, PAID_BY_AMOUNT, BY_LABEL, Query(page=2, per_page=3))
+    made_of: dict[bytes, list[dict[str, Any]]] = {}  # what each digest stood for: never two different pages
     for step in range(400):
         move = chance.random()
         if move < 0.3 or not kids:
@@ -278,7 +307,10 @@ def test_random_writes_never_make_a_presented_page_differ_from_a_fresh_one(budge
             c.RestoreSnapshot(f"s{chance.randint(1, snapshots)}").apply(db)
             kids = [item["id"] for item in plain(db.query("child", EVERY_CHILD).items)]
         for query in queries:
-            assert_pages_match(db, query)
+            items = assert_pages_match(db, query)
+            digest = db.query("child", query, EMBED, presented=True).made_of
+            assert digest is not None
+            assert made_of.setdefault(digest, items) == items
         assert_pages_match(db, Query(), "parent")
         forms = db.forms
         assert forms is not None
