@@ -26,8 +26,10 @@ even if it is in the index twice (a build meets it again in a delta). The
 table tells its indexes about every add, replace and remove. An addition, or a
 change of the column's value, appends the new row to a delta; a change that
 keeps the value swaps the new row in for the old one where it stands (found by
-bisection on ``(key, seq)``), so the index never holds an unchanged row's old
-tuple. A removal, or the old version of a change of value, counts a stale
+bisection on ``(key, seq)`` in the run, or among the delta's newest
+:data:`DELTA_SWAP_REACH` entries), so the index holds no unchanged row's old
+tuple but, rarely, one deeper in the delta. A removal, the old version of a
+change of value, or an old version out of the delta's reach counts a stale
 entry, which stays in place and keeps that old tuple alive until the next
 rebuild; a removed row's tuple is memory the table held anyway, and a replaced
 one's is bounded by the deltas' allowance. When the deltas or the stale
@@ -63,6 +65,9 @@ _DELTA_FRACTION = 8
 # Stale entries may be a quarter of the run (plus this many) before the index is rebuilt.
 _STALE_ALLOWANCE = 64
 _STALE_FRACTION = 4
+DELTA_SWAP_REACH = 1024
+"""Newest delta entries a write looks through for its row's old version (~20 µs at most; the whole delta may
+hold a hundred thousand at a million rows, ~2 ms to scan)."""
 STEP = 10_000
 """Rows read and sorted, or entries merged, per step of a build: ~10-20 ms on a slow core."""
 TRIM_FROM = 50_000
@@ -115,8 +120,11 @@ class _Part:
                 run[at] = new
                 return True
             at += 1
-        try:  # a C-speed scan: rows compare equal only to themselves (two versions differ in ``version``)
-            at = self.delta.index(old)
+        # The delta is unsorted: look only at its newest entries (a row written again soon after it was
+        # added, the common case), at C speed; rows compare equal only to themselves (versions differ).
+        # Past that reach the caller counts a stale entry instead, so a write never scans the whole delta.
+        try:
+            at = self.delta.index(old, max(0, len(self.delta) - DELTA_SWAP_REACH))
         except ValueError:
             return False
         if self.delta[at] is not old:  # pragma: no cover - only if two live tuples were ever equal

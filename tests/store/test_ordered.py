@@ -270,6 +270,25 @@ def test_an_update_that_keeps_the_sorted_value_leaves_the_index_holding_only_cur
     check_every_order(table, rng)
 
 
+def test_an_update_of_a_row_deep_in_the_delta_counts_a_stale_entry_instead_of_scanning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ordered_module, "DELTA_SWAP_REACH", 4)
+    db = new_db()
+    table = db.tables["thing"]
+    db.load([("thing", [{"id": uid(n), "kind": "a", "rank": n} for n in range(1, 101)])])
+    db.query("thing", Query(sort=(SortKey("rank"),)))
+    index = table.ordered["rank"]
+    for n in range(101, 111):  # ten new rows in the delta, oldest first
+        db.insert("thing", {"id": uid(n), "kind": "a", "rank": n})
+    db.update("thing", uid(110), {"kind": "b"})  # among the newest four: swapped where it stands
+    assert (index.stale, index.pending) == (0, 10)
+    db.update("thing", uid(101), {"kind": "b"})  # past the reach: its old tuple is left as a stale entry
+    assert (index.stale, index.pending) == (1, 11)
+    assert sum(1 for row in entries(index) if table.rows.get(row[2]) is not row) == 1
+    check_every_order(table, random.Random(3))
+
+
 def test_entries_left_stale_by_changed_values_stay_within_the_delta_allowance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
