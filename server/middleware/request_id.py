@@ -24,7 +24,6 @@ CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("memdb_request_id", defa
 
 Headers = list[tuple[bytes, bytes]]
 
-_random = random.Random()  # noqa: S311 - ids are not secrets; seeded from the system, its own stream
 _VERSION_4 = 0x4000 << 64 | 0x8000 << 48
 _VERSION_BITS = ~(0xF000 << 64 | 0xC000 << 48)
 
@@ -33,9 +32,10 @@ def new_request_id() -> bytes:
     """A random version-4 UUID in hex, as ``uuid.uuid4().hex`` gives, without a system call.
 
     Request ids need to be unique, not secret: ``uuid4`` reads the kernel's random source (a
-    ``getrandom`` call) on every request, ~2 µs; Python's generator, seeded once, does it in a fraction.
+    ``getrandom`` call) on every request, ~2 µs; Python's generator, seeded from that source at start,
+    does it in a fraction. The module's own generator, because it is seeded again in a forked child.
     """
-    return b"%032x" % (_random.getrandbits(128) & _VERSION_BITS | _VERSION_4)
+    return b"%032x" % (random.getrandbits(128) & _VERSION_BITS | _VERSION_4)
 
 
 def request_id_of(scope: Scope) -> str:
